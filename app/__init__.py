@@ -1,0 +1,1 @@
+"""Relance: review requests at the right moment for PrestaShop shops."""

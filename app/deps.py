@@ -1,0 +1,75 @@
+"""FastAPI dependencies: the request's transaction, the runtime, and who is calling."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.config import Settings
+from app.db import transaction, utcnow
+from app.errors import NotFound, Unauthorized
+from app.security import admin_token_matches
+from app.shops import service as shops
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.engine
+    return engine
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
+
+
+async def _write_transaction(engine: EngineDep) -> AsyncIterator[AsyncConnection]:
+    async with transaction(engine) as conn:
+        yield conn
+
+
+async def _read_transaction(engine: EngineDep) -> AsyncIterator[AsyncConnection]:
+    async with transaction(engine, read_only=True) as conn:
+        yield conn
+
+
+# scope="function": the transaction ends (commits) before the response is sent, so a client
+# never sees a 2xx for something that was not committed.
+ConnDep = Annotated[AsyncConnection, Depends(_write_transaction, scope="function")]
+ReadConnDep = Annotated[AsyncConnection, Depends(_read_transaction, scope="function")]
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def require_admin(settings: SettingsDep, credentials: BearerDep) -> None:
+    if settings.admin_token is None:
+        raise NotFound("The admin API is disabled: set RELANCE_ADMIN_TOKEN to enable it.")
+    if credentials is None or not admin_token_matches(
+        settings.admin_token, credentials.credentials
+    ):
+        raise Unauthorized("A valid admin bearer token is required.")
+
+
+async def _shop(conn: AsyncConnection, shop_id: str, credentials: BearerDep) -> dict[str, Any]:
+    if credentials is None:
+        raise Unauthorized("A shop API key is required: 'Authorization: Bearer <api_key>'.")
+    return await shops.authenticate(conn, shop_id, credentials.credentials, utcnow())
+
+
+async def shop_for_write(shop_id: str, conn: ConnDep, credentials: BearerDep) -> dict[str, Any]:
+    return await _shop(conn, shop_id, credentials)
+
+
+async def shop_for_read(shop_id: str, conn: ReadConnDep, credentials: BearerDep) -> dict[str, Any]:
+    return await _shop(conn, shop_id, credentials)
+
+
+AdminDep = Depends(require_admin)
+ShopDep = Annotated[dict[str, Any], Depends(shop_for_write, scope="function")]
+ReadShopDep = Annotated[dict[str, Any], Depends(shop_for_read, scope="function")]

@@ -1,0 +1,1 @@
+"""The dispatcher: claim due e-mails with a lease, re-check, send, record."""

@@ -1,0 +1,310 @@
+"""Claiming due deliveries with a lease, and recording what became of each.
+
+Every function runs in the caller's transaction. The claim is committed before any SMTP
+conversation starts; each outcome is committed right after its message, and only if the
+claim is still ours (`claimed_by`), so a lease taken over by another worker is never
+overwritten.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import String, cast, func, insert, literal, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.orders.models import Order
+from app.requests.models import Delivery, ReviewRequest
+from app.requests.service import due_time
+from app.shops.models import Shop
+from app.shops.schemas import ShopSettings
+
+
+@dataclass
+class Claim:
+    """A delivery this worker holds, with what is needed to re-check and render it."""
+
+    delivery_id: int
+    request_id: int
+    shop_id: str
+    kind: str
+    seq: int
+    attempts: int
+    message_id: str
+    lease_until: datetime
+    order_id: int
+    email: str
+    email_normalized: str
+    language: str
+    trigger_at: datetime
+    shop_name: str
+    settings: ShopSettings
+    order: dict[str, Any]
+    last_sent_to_customer: datetime | None = None
+
+
+def _paused_shops() -> Any:
+    return select(Shop.id).where(Shop.sending_paused_at.is_not(None))
+
+
+async def claim(
+    conn: AsyncConnection,
+    *,
+    worker: str,
+    now: datetime,
+    lease: float,
+    limit: int,
+    message_domain: str,
+) -> list[Claim]:
+    """Take up to `limit` due deliveries (and any whose lease expired) for `worker`."""
+    expired = (
+        select(Delivery.id)
+        .where(Delivery.status == "sending", Delivery.claim_expires_at <= now)
+        .order_by(Delivery.claim_expires_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list((await conn.execute(expired)).scalars())
+    if len(ids) < limit:
+        due = (
+            select(Delivery.id)
+            .where(
+                Delivery.status == "scheduled",
+                Delivery.due_at <= now,
+                Delivery.shop_id.not_in(_paused_shops()),
+            )
+            .order_by(Delivery.due_at)
+            .limit(limit - len(ids))
+            .with_for_update(skip_locked=True)
+        )
+        ids += list((await conn.execute(due)).scalars())
+    if not ids:
+        return []
+    until = now + timedelta(seconds=lease)
+    message_id = (
+        literal("<relance.")
+        + cast(Delivery.id, String)
+        + literal(".")
+        + Delivery.shop_id
+        + literal(f"@{message_domain}>")
+    )
+    await conn.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(ids))
+        .values(
+            status="sending",
+            claimed_by=worker,
+            claim_expires_at=until,
+            attempts=Delivery.attempts + 1,
+            message_id=func.coalesce(Delivery.message_id, message_id),
+            updated_at=now,
+        )
+    )
+    await conn.execute(
+        update(ReviewRequest)
+        .where(
+            ReviewRequest.id.in_(select(Delivery.request_id).where(Delivery.id.in_(ids))),
+            ReviewRequest.status == "scheduled",
+        )
+        .values(status="sending", updated_at=now)
+    )
+    return await _load(conn, ids)
+
+
+async def _load(conn: AsyncConnection, ids: list[int]) -> list[Claim]:
+    rows = (
+        await conn.execute(
+            select(
+                Delivery.id.label("delivery_id"),
+                Delivery.request_id,
+                Delivery.shop_id,
+                Delivery.kind,
+                Delivery.seq,
+                Delivery.attempts,
+                Delivery.message_id,
+                Delivery.claim_expires_at,
+                ReviewRequest.order_id,
+                ReviewRequest.email,
+                ReviewRequest.email_normalized,
+                ReviewRequest.language,
+                ReviewRequest.trigger_at,
+                Shop.name.label("shop_name"),
+                Shop.settings,
+                Order.state_id,
+                Order.paid_at,
+                Order.reference,
+                Order.firstname,
+                Order.lastname,
+                Order.products,
+                Order.ordered_at,
+            )
+            .join(ReviewRequest, ReviewRequest.id == Delivery.request_id)
+            .join(Shop, Shop.id == Delivery.shop_id)
+            .join(
+                Order,
+                (Order.shop_id == ReviewRequest.shop_id)
+                & (Order.order_id == ReviewRequest.order_id),
+            )
+            .where(Delivery.id.in_(ids))
+            .order_by(Delivery.due_at)
+        )
+    ).mappings()
+    claims = [
+        Claim(
+            delivery_id=r["delivery_id"],
+            request_id=r["request_id"],
+            shop_id=r["shop_id"],
+            kind=r["kind"],
+            seq=r["seq"],
+            attempts=r["attempts"],
+            message_id=r["message_id"],
+            lease_until=r["claim_expires_at"],
+            order_id=r["order_id"],
+            email=r["email"],
+            email_normalized=r["email_normalized"],
+            language=r["language"],
+            trigger_at=r["trigger_at"],
+            shop_name=r["shop_name"],
+            settings=ShopSettings.model_validate(r["settings"]),
+            order={
+                "state_id": r["state_id"],
+                "paid_at": r["paid_at"],
+                "reference": r["reference"],
+                "firstname": r["firstname"],
+                "lastname": r["lastname"],
+                "products": r["products"],
+                "ordered_at": r["ordered_at"],
+            },
+        )
+        for r in rows
+    ]
+    await _attach_last_sent(conn, claims)
+    return claims
+
+
+async def _attach_last_sent(conn: AsyncConnection, claims: list[Claim]) -> None:
+    """When each customer last got a first e-mail from the shop, for the cooldown rule."""
+    firsts = [c for c in claims if c.kind == "first" and c.settings.customer_cooldown]
+    if not firsts:
+        return
+    keys = {(c.shop_id, c.email_normalized) for c in firsts}
+    rows = await conn.execute(
+        select(
+            ReviewRequest.shop_id,
+            ReviewRequest.email_normalized,
+            func.max(ReviewRequest.sent_at).label("last"),
+        )
+        .where(
+            tuple_(ReviewRequest.shop_id, ReviewRequest.email_normalized).in_(list(keys)),
+            ReviewRequest.sent_at.is_not(None),
+        )
+        .group_by(ReviewRequest.shop_id, ReviewRequest.email_normalized)
+    )
+    last = {(r.shop_id, r.email_normalized): r.last for r in rows}
+    for c in firsts:
+        c.last_sent_to_customer = last.get((c.shop_id, c.email_normalized))
+
+
+def _ours(claim: Claim, worker: str) -> Any:
+    return (
+        (Delivery.id == claim.delivery_id)
+        & (Delivery.claimed_by == worker)
+        & (Delivery.status == "sending")
+    )
+
+
+async def _finish(
+    conn: AsyncConnection, claim: Claim, worker: str, now: datetime, **values: Any
+) -> bool:
+    result = await conn.execute(
+        update(Delivery)
+        .where(_ours(claim, worker))
+        .values(claimed_by=None, claim_expires_at=None, updated_at=now, **values)
+    )
+    return bool(result.rowcount)
+
+
+async def _set_request(conn: AsyncConnection, claim: Claim, now: datetime, **values: Any) -> None:
+    if claim.kind == "first":
+        await conn.execute(
+            update(ReviewRequest)
+            .where(ReviewRequest.id == claim.request_id)
+            .values(updated_at=now, **values)
+        )
+
+
+async def mark_sent(conn: AsyncConnection, claim: Claim, worker: str, now: datetime) -> bool:
+    """Record the e-mail as sent and schedule the next reminder, if any is configured."""
+    if not await _finish(conn, claim, worker, now, status="sent", sent_at=now, last_error=None):
+        return False
+    await _set_request(conn, claim, now, status="sent", sent_at=now, reason=None)
+    reminders = claim.settings.reminders
+    if claim.seq < len(reminders):
+        due = due_time(claim.settings, now, reminders[claim.seq])
+        await conn.execute(
+            insert(Delivery).values(
+                request_id=claim.request_id,
+                shop_id=claim.shop_id,
+                kind="reminder",
+                seq=claim.seq + 1,
+                status="scheduled",
+                due_at=due,
+                attempts=0,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    return True
+
+
+async def mark_final(
+    conn: AsyncConnection,
+    claim: Claim,
+    worker: str,
+    now: datetime,
+    status: str,
+    reason: str,
+    error: str | None = None,
+) -> bool:
+    """`skipped` or `failed`, with its reason; the request follows its first e-mail."""
+    if not await _finish(conn, claim, worker, now, status=status, reason=reason, last_error=error):
+        return False
+    await _set_request(conn, claim, now, status=status, reason=reason)
+    return True
+
+
+async def retry_later(
+    conn: AsyncConnection, claim: Claim, worker: str, now: datetime, due: datetime, error: str
+) -> bool:
+    if not await _finish(
+        conn, claim, worker, now, status="scheduled", due_at=due, last_error=error
+    ):
+        return False
+    await _set_request(conn, claim, now, status="scheduled")
+    return True
+
+
+async def release(conn: AsyncConnection, claims: list[Claim], worker: str, now: datetime) -> None:
+    """Give back claims that were never handed to SMTP; the attempt does not count."""
+    if not claims:
+        return
+    ids = [c.delivery_id for c in claims]
+    await conn.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.claimed_by == worker, Delivery.status == "sending")
+        .values(
+            status="scheduled",
+            claimed_by=None,
+            claim_expires_at=None,
+            attempts=Delivery.attempts - 1,
+            updated_at=now,
+        )
+    )
+    await conn.execute(
+        update(ReviewRequest)
+        .where(
+            ReviewRequest.id.in_([c.request_id for c in claims if c.kind == "first"]),
+            ReviewRequest.status == "sending",
+        )
+        .values(status="scheduled", updated_at=now)
+    )

@@ -1,0 +1,37 @@
+"""Structured (JSON) logs, with e-mail addresses masked."""
+
+import json
+import logging
+import re
+from datetime import UTC, datetime
+
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)")
+
+
+def mask_emails(text: str) -> str:
+    """`marie@example.fr` → `m***@example.fr`: enough to recognise, not to harvest."""
+    return _EMAIL.sub(r"\1***@\2", text)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": mask_emails(record.getMessage()),
+        }
+        if record.exc_info:
+            entry["exception"] = mask_emails(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # Access logs would print every URL; keep them at warning unless asked.
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

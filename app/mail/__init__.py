@@ -1,0 +1,1 @@
+"""E-mail: templates, MIME messages and transports."""

@@ -1,0 +1,22 @@
+"""Every table, imported once so that Alembic and the tests see the whole metadata."""
+
+from app.db import Base
+from app.orders.models import Order, OrderHistory
+from app.requests.models import Delivery, ReviewRequest
+from app.shops.models import OrderState, Shop, ShopApiKey, ShopWebhookSecret
+from app.webhooks.models import WebhookEvent
+
+metadata = Base.metadata
+
+__all__ = [
+    "Delivery",
+    "Order",
+    "OrderHistory",
+    "OrderState",
+    "ReviewRequest",
+    "Shop",
+    "ShopApiKey",
+    "ShopWebhookSecret",
+    "WebhookEvent",
+    "metadata",
+]

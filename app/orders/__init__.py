@@ -1,0 +1,1 @@
+"""Orders: last known state and the history of states."""

@@ -1,0 +1,1 @@
+"""Review requests and their deliveries: rules, reasons, API."""

@@ -1,0 +1,90 @@
+"""Review requests and the deliveries (e-mails) each one owns."""
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base
+from app.webhooks.models import BigId
+
+# A request in one of these states blocks another for the same order (see the unique index).
+LIVE_STATUSES = ("scheduled", "sending", "sent")
+_LIVE_SQL = text("status IN ('scheduled', 'sending', 'sent')")
+
+
+class ReviewRequest(Base):
+    __tablename__ = "review_requests"
+    __table_args__ = (
+        Index(
+            "uq_review_requests_live_order",
+            "shop_id",
+            "order_id",
+            unique=True,
+            sqlite_where=_LIVE_SQL,
+            postgresql_where=_LIVE_SQL,
+        ),
+        Index("ix_review_requests_list", "shop_id", "id"),
+        Index("ix_review_requests_order", "shop_id", "order_id"),
+        Index("ix_review_requests_email_sent", "shop_id", "email_normalized", "sent_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    order_id: Mapped[int] = mapped_column(BigInteger)
+    email: Mapped[str] = mapped_column(String(320))
+    email_normalized: Mapped[str] = mapped_column(String(320))
+    language: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))
+    trigger_history_id: Mapped[int] = mapped_column(BigInteger)
+    trigger_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+_SCHEDULED_SQL = text("status = 'scheduled'")
+_SENDING_SQL = text("status = 'sending'")
+
+
+class Delivery(Base):
+    """One e-mail of a request (the first, each reminder): a claimable row."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        Index(
+            "ix_deliveries_due",
+            "due_at",
+            sqlite_where=_SCHEDULED_SQL,
+            postgresql_where=_SCHEDULED_SQL,
+        ),
+        Index(
+            "ix_deliveries_lease",
+            "claim_expires_at",
+            sqlite_where=_SENDING_SQL,
+            postgresql_where=_SENDING_SQL,
+        ),
+        Index("ix_deliveries_request", "request_id", "seq"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("review_requests.id", ondelete="CASCADE")
+    )
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    seq: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    due_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claim_expires_at: Mapped[datetime | None]
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -1,0 +1,77 @@
+"""Admin token, hashed API keys, encrypted secrets and signed page tokens."""
+
+import base64
+import hashlib
+import hmac
+import secrets
+from functools import lru_cache
+
+from cryptography.fernet import Fernet, InvalidToken
+
+API_KEY_PREFIX = "rlk_"
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
+
+
+def new_id(prefix: str) -> str:
+    """An opaque, unguessable identifier such as `shp_4fJ…`."""
+    return prefix + secrets.token_urlsafe(12).replace("-", "a").replace("_", "b")
+
+
+def new_api_key() -> str:
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_api_key(key: str) -> str:
+    # API keys are 256 random bits: a fast hash is enough (no dictionary to attack), and it
+    # lets a key be checked on every request without a slow KDF.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_key_matches(key: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(hash_api_key(key), stored_hash)
+
+
+def new_webhook_secret() -> str:
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def webhook_secret_bytes(secret: str) -> bytes:
+    """The HMAC key of a Standard Webhooks secret (`whsec_` + base64)."""
+    return base64.b64decode(secret.removeprefix(WEBHOOK_SECRET_PREFIX))
+
+
+@lru_cache(maxsize=8)
+def _fernet(secret_key: str) -> Fernet:
+    digest = hashlib.sha256(b"relance-encryption\0" + secret_key.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def encrypt(secret_key: str, plaintext: str) -> str:
+    return _fernet(secret_key).encrypt(plaintext.encode()).decode()
+
+
+def decrypt(secret_key: str, token: str) -> str:
+    try:
+        return _fernet(secret_key).decrypt(token.encode()).decode()
+    except InvalidToken as exc:
+        raise ValueError(
+            "stored secret cannot be decrypted: was RELANCE_SECRET_KEY changed?"
+        ) from exc
+
+
+def sign_token(secret_key: str, purpose: str, value: str) -> str:
+    """A URL-safe token `value.signature` binding a value to one purpose (review, unsubscribe)."""
+    key = hashlib.sha256(b"relance-token\0" + secret_key.encode()).digest()
+    mac = hmac.new(key, f"{purpose}:{value}".encode(), hashlib.sha256).digest()[:18]
+    return f"{value}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
+
+
+def verify_token(secret_key: str, purpose: str, token: str) -> str | None:
+    value, _, _ = token.rpartition(".")
+    if not value:
+        return None
+    return value if hmac.compare_digest(sign_token(secret_key, purpose, value), token) else None
+
+
+def admin_token_matches(expected: str | None, given: str) -> bool:
+    return expected is not None and hmac.compare_digest(expected.encode(), given.encode())

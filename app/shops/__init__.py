@@ -1,0 +1,1 @@
+"""Shops, their keys and secrets, settings and order-state catalogue."""

@@ -1,0 +1,99 @@
+"""Shop API: admin creation, settings, key and secret rotation, sending pause."""
+
+from typing import Any
+
+from fastapi import APIRouter, Body, status
+
+from app.db import utcnow
+from app.deps import AdminDep, ConnDep, ReadConnDep, ReadShopDep, SettingsDep, ShopDep
+from app.shops import service
+from app.shops.schemas import (
+    ApiKeyRotate,
+    ApiKeyRotated,
+    SecretRotate,
+    SecretRotated,
+    SendingState,
+    ShopCreate,
+    ShopCreated,
+    ShopRead,
+    ShopSettings,
+)
+
+router = APIRouter(prefix="/api/v1/shops", tags=["shops"])
+
+SETTINGS_PATCH_EXAMPLE = {"delay": "P3D", "send_window": {"start": "09:00", "end": "18:00"}}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[AdminDep],
+    summary="Create a shop (admin token)",
+)
+async def create_shop(body: ShopCreate, conn: ConnDep, settings: SettingsDep) -> ShopCreated:
+    return await service.create(
+        conn,
+        name=body.name,
+        timezone=body.timezone,
+        language=body.language,
+        secret_key=settings.secret_key,
+        now=utcnow(),
+    )
+
+
+@router.get("/{shop_id}", summary="Read a shop")
+async def read_shop(shop: ReadShopDep) -> ShopRead:
+    return ShopRead.model_validate(shop)
+
+
+@router.get("/{shop_id}/settings", summary="Read the shop's settings")
+async def read_settings(shop: ReadShopDep) -> ShopSettings:
+    return service.settings_of(shop)
+
+
+@router.patch("/{shop_id}/settings", summary="Change some settings")
+async def patch_settings(
+    shop: ShopDep,
+    conn: ConnDep,
+    changes: dict[str, Any] = Body(openapi_examples={"delay": {"value": SETTINGS_PATCH_EXAMPLE}}),
+) -> ShopSettings:
+    return await service.update_settings(conn, shop, changes, utcnow())
+
+
+@router.post("/{shop_id}/api-keys/rotate", summary="Issue a new API key")
+async def rotate_api_key(shop: ShopDep, conn: ConnDep, body: ApiKeyRotate) -> ApiKeyRotated:
+    key, expires = await service.rotate_api_key(conn, shop["id"], body.previous_valid_for, utcnow())
+    return ApiKeyRotated(api_key=key, previous_expires_at=expires)
+
+
+@router.post("/{shop_id}/webhook-secrets/rotate", summary="Issue a new webhook secret")
+async def rotate_secret(
+    shop: ShopDep, conn: ConnDep, settings: SettingsDep, body: SecretRotate
+) -> SecretRotated:
+    secret, expires = await service.rotate_webhook_secret(
+        conn, shop["id"], body.previous_valid_for, settings.secret_key, utcnow()
+    )
+    return SecretRotated(webhook_secret=secret, previous_expires_at=expires)
+
+
+@router.get("/{shop_id}/order-states", summary="The shop's catalogue of order states")
+async def order_states(shop: ReadShopDep, conn: ReadConnDep) -> list[dict[str, Any]]:
+    return await service.list_order_states(conn, shop["id"])
+
+
+@router.get("/{shop_id}/sending", summary="Whether sending is paused, and why")
+async def sending_state(shop: ReadShopDep) -> SendingState:
+    return _sending(shop)
+
+
+@router.post("/{shop_id}/sending/resume", summary="Resume sending after fixing the cause")
+async def resume_sending(shop: ShopDep, conn: ConnDep) -> SendingState:
+    await service.resume_sending(conn, shop["id"])
+    return SendingState(paused=False, paused_at=None, reason=None)
+
+
+def _sending(shop: dict[str, Any]) -> SendingState:
+    paused_at = shop["sending_paused_at"]
+    return SendingState(
+        paused=paused_at is not None, paused_at=paused_at, reason=shop["sending_paused_reason"]
+    )

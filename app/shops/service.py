@@ -1,0 +1,262 @@
+"""Shops: creation, authentication, keys and secrets, settings, catalogue, sending pause."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.errors import InvalidInput, NotFound, Unauthorized, validation_errors
+from app.security import (
+    decrypt,
+    encrypt,
+    hash_api_key,
+    new_api_key,
+    new_id,
+    new_webhook_secret,
+    webhook_secret_bytes,
+)
+from app.shops.models import OrderState, Shop, ShopApiKey, ShopWebhookSecret
+from app.shops.schemas import ShopCreated, ShopSettings
+from app.timeutil import parse_duration
+
+
+@dataclass(frozen=True)
+class ShopAuth:
+    """What the webhook inbox needs of a shop: its id and HMAC keys of its active secrets."""
+
+    id: str
+    keys: tuple[bytes, ...]
+    settings: ShopSettings
+
+
+async def create(
+    conn: AsyncConnection,
+    *,
+    name: str,
+    timezone: str,
+    language: str,
+    secret_key: str,
+    now: datetime,
+) -> ShopCreated:
+    """Create a shop with default settings, one API key and one webhook secret."""
+    shop_id = new_id("shp_")
+    settings = ShopSettings(timezone=timezone, default_language=language)
+    await conn.execute(
+        insert(Shop).values(
+            id=shop_id,
+            name=name,
+            timezone=timezone,
+            language=language,
+            settings=settings.model_dump(mode="json"),
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    api_key = await _add_api_key(conn, shop_id, now)
+    secret = new_webhook_secret()
+    await conn.execute(
+        insert(ShopWebhookSecret).values(
+            shop_id=shop_id, secret_encrypted=encrypt(secret_key, secret), created_at=now
+        )
+    )
+    return ShopCreated(
+        id=shop_id,
+        name=name,
+        timezone=timezone,
+        language=language,
+        sending_paused_at=None,
+        sending_paused_reason=None,
+        created_at=now,
+        api_key=api_key,
+        webhook_secret=secret,
+    )
+
+
+async def _add_api_key(conn: AsyncConnection, shop_id: str, now: datetime) -> str:
+    key = new_api_key()
+    await conn.execute(
+        insert(ShopApiKey).values(
+            shop_id=shop_id, key_hash=hash_api_key(key), prefix=key[:10], created_at=now
+        )
+    )
+    return key
+
+
+async def get(conn: AsyncConnection, shop_id: str) -> dict[str, Any]:
+    row = (await conn.execute(select(Shop).where(Shop.id == shop_id))).mappings().first()
+    if row is None:
+        raise NotFound(f"No shop {shop_id!r}.")
+    return dict(row)
+
+
+async def authenticate(
+    conn: AsyncConnection, shop_id: str, api_key: str, now: datetime
+) -> dict[str, Any]:
+    """The shop a key opens. Unknown key: 401; a key of another shop, or no such shop: 404."""
+    owner = await conn.scalar(
+        select(ShopApiKey.shop_id).where(
+            ShopApiKey.key_hash == hash_api_key(api_key),
+            or_(ShopApiKey.expires_at.is_(None), ShopApiKey.expires_at > now),
+        )
+    )
+    if owner is None:
+        raise Unauthorized("Unknown or expired API key.")
+    if owner != shop_id:
+        raise NotFound(f"No shop {shop_id!r}.")
+    return await get(conn, shop_id)
+
+
+async def rotate_api_key(
+    conn: AsyncConnection, shop_id: str, previous_valid_for: str, now: datetime
+) -> tuple[str, datetime]:
+    """Issue a new key; the keys in use now stop working after `previous_valid_for`."""
+    expires = now + parse_duration(previous_valid_for).approx()
+    await conn.execute(
+        update(ShopApiKey)
+        .where(
+            ShopApiKey.shop_id == shop_id,
+            or_(ShopApiKey.expires_at.is_(None), ShopApiKey.expires_at > expires),
+        )
+        .values(expires_at=expires)
+    )
+    await conn.execute(delete(ShopApiKey).where(ShopApiKey.expires_at <= now))
+    return await _add_api_key(conn, shop_id, now), expires
+
+
+async def rotate_webhook_secret(
+    conn: AsyncConnection, shop_id: str, previous_valid_for: str, secret_key: str, now: datetime
+) -> tuple[str, datetime | None]:
+    """Add a new secret; the newest current one stays valid for a while; older ones go.
+
+    So at most two secrets verify at any time, and the module can switch without downtime.
+    """
+    rows = (
+        await conn.execute(
+            select(ShopWebhookSecret.id)
+            .where(ShopWebhookSecret.shop_id == shop_id, _active_secret(now))
+            .order_by(ShopWebhookSecret.id.desc())
+        )
+    ).scalars()
+    ids = list(rows)
+    expires: datetime | None = None
+    if ids:
+        expires = now + parse_duration(previous_valid_for).approx()
+        await conn.execute(
+            update(ShopWebhookSecret)
+            .where(ShopWebhookSecret.id == ids[0])
+            .values(expires_at=expires)
+        )
+    await conn.execute(
+        delete(ShopWebhookSecret).where(
+            ShopWebhookSecret.shop_id == shop_id,
+            or_(ShopWebhookSecret.id.in_(ids[1:]), ShopWebhookSecret.expires_at <= now),
+        )
+    )
+    secret = new_webhook_secret()
+    await conn.execute(
+        insert(ShopWebhookSecret).values(
+            shop_id=shop_id, secret_encrypted=encrypt(secret_key, secret), created_at=now
+        )
+    )
+    return secret, expires
+
+
+def _active_secret(now: datetime) -> Any:
+    return or_(ShopWebhookSecret.expires_at.is_(None), ShopWebhookSecret.expires_at > now)
+
+
+async def webhook_auth(
+    conn: AsyncConnection, shop_id: str, secret_key: str, now: datetime
+) -> ShopAuth | None:
+    """The active webhook secrets of a shop, or None when there is no such shop."""
+    rows = (
+        await conn.execute(
+            select(Shop.id, Shop.settings, ShopWebhookSecret.secret_encrypted)
+            .outerjoin(
+                ShopWebhookSecret,
+                (ShopWebhookSecret.shop_id == Shop.id) & _active_secret(now),
+            )
+            .where(Shop.id == shop_id)
+        )
+    ).all()
+    if not rows:
+        return None
+    keys = tuple(
+        webhook_secret_bytes(decrypt(secret_key, row.secret_encrypted))
+        for row in rows
+        if row.secret_encrypted is not None
+    )
+    return ShopAuth(shop_id, keys, ShopSettings.model_validate(rows[0].settings))
+
+
+def settings_of(shop: dict[str, Any]) -> ShopSettings:
+    return ShopSettings.model_validate(shop["settings"])
+
+
+async def update_settings(
+    conn: AsyncConnection, shop: dict[str, Any], changes: dict[str, Any], now: datetime
+) -> ShopSettings:
+    """Merge a partial update into the settings and validate the whole."""
+    merged = {**shop["settings"], **changes}
+    try:
+        settings = ShopSettings.model_validate(merged)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ["body", *e["loc"]]} for e in validation_errors(exc.errors())]
+        raise InvalidInput("Invalid settings.", errors) from exc
+    await conn.execute(
+        update(Shop)
+        .where(Shop.id == shop["id"])
+        .values(
+            settings=settings.model_dump(mode="json"),
+            timezone=settings.timezone,
+            language=settings.default_language,
+            updated_at=now,
+        )
+    )
+    return settings
+
+
+async def replace_order_states(
+    conn: AsyncConnection, shop_id: str, states: list[dict[str, Any]], now: datetime
+) -> None:
+    """Replace the shop's catalogue of order states with the one the module sent."""
+    await conn.execute(delete(OrderState).where(OrderState.shop_id == shop_id))
+    if states:
+        await conn.execute(
+            insert(OrderState), [{**s, "shop_id": shop_id, "updated_at": now} for s in states]
+        )
+
+
+async def list_order_states(conn: AsyncConnection, shop_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(OrderState).where(OrderState.shop_id == shop_id).order_by(OrderState.state_id)
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def pause_sending(conn: AsyncConnection, shop_id: str, reason: str, now: datetime) -> None:
+    await conn.execute(
+        update(Shop)
+        .where(Shop.id == shop_id, Shop.sending_paused_at.is_(None))
+        .values(sending_paused_at=now, sending_paused_reason=reason[:2000])
+    )
+
+
+async def resume_sending(conn: AsyncConnection, shop_id: str) -> None:
+    await conn.execute(
+        update(Shop)
+        .where(Shop.id == shop_id)
+        .values(sending_paused_at=None, sending_paused_reason=None)
+    )
+
+
+async def paused_shops(conn: AsyncConnection) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(Shop.id, Shop.sending_paused_at, Shop.sending_paused_reason).where(
+            Shop.sending_paused_at.is_not(None)
+        )
+    )
+    return [dict(r) for r in rows.mappings()]

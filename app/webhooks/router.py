@@ -1,0 +1,139 @@
+"""`POST /webhooks/prestashop/{shop_id}` and the event log of a shop."""
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from app.db import transaction, utcnow
+from app.deps import EngineDep, ReadConnDep, ReadShopDep, SettingsDep
+from app.errors import InvalidInput, NotFound, PayloadTooLarge
+from app.shops import service as shops
+from app.webhooks import service
+from app.webhooks.schemas import EventPage, EventRead, WebhookAccepted
+from app.webhooks.signature import verify
+
+MAX_BODY = 1024 * 1024
+
+router = APIRouter(tags=["webhooks"])
+
+ORDER_EVENT_EXAMPLE: dict[str, Any] = {
+    "type": "order.status_changed",
+    "timestamp": "2026-11-20T10:15:00+01:00",
+    "data": {
+        "order": {
+            "id": 1042,
+            "reference": "XKBKNABJK",
+            "id_lang": 1,
+            "total_paid": "59.90",
+            "currency": "EUR",
+            "date_add": "2026-11-14T18:02:11+01:00",
+        },
+        "customer": {
+            "id": 7,
+            "email": "marie@example.fr",
+            "firstname": "Marie",
+            "lastname": "Dupont",
+            "language": "fr",
+        },
+        "history": {"id": 5531, "date_add": "2026-11-20T10:15:00+01:00"},
+        "new_state": {
+            "id": 5,
+            "name": "Livré",
+            "paid": True,
+            "shipped": True,
+            "delivery": True,
+            "logable": True,
+        },
+        "old_state": {
+            "id": 4,
+            "name": "Expédié",
+            "paid": True,
+            "shipped": True,
+            "delivery": True,
+            "logable": True,
+        },
+        "products": [
+            {
+                "id": 12,
+                "id_product_attribute": 0,
+                "name": "Mug en grès",
+                "reference": "MUG-01",
+                "quantity": 1,
+                "url": "https://shop.example/12-mug.html",
+                "image_url": "https://shop.example/img/12.jpg",
+            }
+        ],
+    },
+}
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        raise PayloadTooLarge("The body is over 1 MiB.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise PayloadTooLarge("The body is over 1 MiB.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "/webhooks/prestashop/{shop_id}",
+    status_code=202,
+    summary="Receive a signed event from the PrestaShop module",
+    response_model=WebhookAccepted,
+    responses={
+        200: {"description": "A repeat of a known webhook-id, or the answer to a ping."},
+        401: {"description": "Missing or bad signature, or timestamp out of tolerance."},
+        404: {"description": "Unknown shop."},
+        413: {"description": "Body over 1 MiB."},
+        422: {"description": "Signed, but not valid JSON or not the documented schema."},
+        503: {"description": "The database is unreachable; retry after Retry-After."},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"example": ORDER_EVENT_EXAMPLE}},
+        }
+    },
+)
+async def receive_webhook(
+    shop_id: str, request: Request, engine: EngineDep, settings: SettingsDep
+) -> JSONResponse:
+    # The body is read before the transaction opens, so a slow sender never holds a
+    # connection (or, on SQLite, the write lock). The transaction commits before we answer.
+    body = await _read_body(request)
+    now = utcnow()
+    async with transaction(engine) as conn:
+        shop = await shops.webhook_auth(conn, shop_id, settings.secret_key, now)
+        if shop is None:
+            raise NotFound(f"No shop {shop_id!r}.")
+        webhook_id = verify(request.headers, body, shop.keys, time.time())
+        if len(webhook_id) > 255:
+            raise InvalidInput(
+                "webhook-id is longer than 255 characters.",
+                [{"loc": ["header", "webhook-id"], "msg": "at most 255 characters"}],
+            )
+        kind, event = service.parse(body)
+        if kind == "ping":
+            return JSONResponse({"status": "pong"}, status_code=200)
+        status, answer = await service.receive(conn, shop, webhook_id, body, kind, event, now)
+    return JSONResponse(answer.model_dump(exclude_none=True), status_code=status)
+
+
+@router.get("/api/v1/shops/{shop_id}/events", summary="Events received, and what each did")
+async def list_events(
+    shop: ReadShopDep,
+    conn: ReadConnDep,
+    order_id: Annotated[int | None, Query(gt=0)] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> EventPage:
+    rows, next_cursor = await service.list_events(conn, shop["id"], order_id, cursor, limit)
+    return EventPage(items=[EventRead.model_validate(r) for r in rows], next_cursor=next_cursor)

@@ -1,0 +1,180 @@
+"""Event payloads the PrestaShop module sends, and the inbox's answers."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from app.shops.schemas import EMAIL_RE
+
+
+def _money(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise ValueError("expected a decimal amount such as '59.90'")
+    try:
+        return str(Decimal(str(value)))
+    except ArithmeticError as exc:
+        raise ValueError("expected a decimal amount such as '59.90'") from exc
+
+
+class _In(BaseModel):
+    # Unknown fields are kept out, not refused: the module may send more than we read.
+    model_config = ConfigDict(extra="ignore")
+
+
+class OrderIn(_In):
+    id: int = Field(gt=0)
+    reference: str | None = Field(default=None, max_length=64)
+    id_lang: int | None = None
+    total_paid: Annotated[str | None, BeforeValidator(_money)] = None
+    currency: str | None = Field(default=None, max_length=3)
+    date_add: datetime | None = None
+    id_shop: int | None = None
+
+
+class CustomerIn(_In):
+    id: int | None = None
+    email: str = Field(max_length=320)
+    firstname: str | None = Field(default=None, max_length=255)
+    lastname: str | None = Field(default=None, max_length=255)
+    language: str | None = Field(default=None, max_length=8)
+    country: str | None = Field(default=None, min_length=2, max_length=2)
+    group_ids: list[int] | None = None
+    newsletter: bool | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        value = value.strip()
+        if not EMAIL_RE.match(value):
+            raise ValueError("not an e-mail address")
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        return value.strip().lower()[:2] or None if value else None
+
+
+class HistoryIn(_In):
+    id: int = Field(gt=0)
+    date_add: datetime
+
+
+class StateIn(_In):
+    id: int = Field(ge=0)
+    name: str | None = Field(default=None, max_length=255)
+    paid: bool = False
+    shipped: bool = False
+    delivery: bool = False
+    logable: bool = False
+
+
+class ProductIn(_In):
+    id: int
+    id_product_attribute: int = 0
+    name: str | None = Field(default=None, max_length=500)
+    reference: str | None = Field(default=None, max_length=128)
+    quantity: int = 1
+    url: str | None = Field(default=None, max_length=2000)
+    image_url: str | None = Field(default=None, max_length=2000)
+
+
+class OrderStatusData(_In):
+    order: OrderIn
+    customer: CustomerIn
+    history: HistoryIn
+    new_state: StateIn
+    old_state: StateIn | None = None
+    products: list[ProductIn] = Field(default=[], max_length=1000)
+
+
+class OrderStatusChanged(_In):
+    type: Literal["order.status_changed"]
+    timestamp: datetime | None = None
+    data: OrderStatusData
+
+
+class CatalogueState(_In):
+    id: int = Field(ge=0)
+    names: dict[str, str] = {}
+    paid: bool = False
+    shipped: bool = False
+    delivery: bool = False
+    logable: bool = False
+
+
+class OrderStatesData(_In):
+    states: list[CatalogueState] = Field(max_length=1000)
+
+
+class OrderStatesReplaced(_In):
+    type: Literal["shop.order_states"]
+    data: OrderStatesData
+
+
+class ReturnIn(_In):
+    id: int = Field(gt=0)
+    date_add: datetime
+    state_id: int | None = None
+
+
+class ReturnOrderIn(_In):
+    id: int = Field(gt=0)
+
+
+class ReturnData(_In):
+    order: ReturnOrderIn
+    # `return` is a Python keyword: read it under another name.
+    return_: ReturnIn = Field(alias="return")
+    products: list[ProductIn] = []
+
+
+class ReturnRequested(_In):
+    type: Literal["order.return_requested"]
+    data: ReturnData
+
+
+EVENT_MODELS: dict[str, type[_In]] = {
+    "order.status_changed": OrderStatusChanged,
+    "shop.order_states": OrderStatesReplaced,
+    "order.return_requested": ReturnRequested,
+}
+
+Outcome = Literal[
+    "scheduled",
+    "scheduled_fallback",
+    "rescheduled",
+    "already_requested",
+    "cancelled",
+    "recorded",
+    "ignored_older",
+    "duplicate_history",
+    "catalogue_replaced",
+    "ignored_type",
+]
+
+
+class WebhookAccepted(BaseModel):
+    status: Literal["accepted", "duplicate", "ignored", "pong"]
+    event_id: int | None = None
+
+
+class EventRead(BaseModel):
+    id: int
+    webhook_id: str
+    type: str
+    order_id: int | None
+    history_id: int | None
+    occurred_at: datetime | None
+    received_at: datetime
+    outcome: str
+    request_id: int | None
+
+
+class EventPage(BaseModel):
+    items: list[EventRead]
+    next_cursor: str | None

@@ -1,0 +1,150 @@
+"""The inbox: persist each event once and apply it, in the caller's transaction."""
+
+import json
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.dialect import upsert
+from app.errors import InvalidInput, validation_errors
+from app.orders import service as orders
+from app.pagination import decode_cursor, encode_cursor
+from app.requests import service as requests
+from app.shops import service as shops
+from app.shops.service import ShopAuth
+from app.webhooks.models import WebhookEvent
+from app.webhooks.schemas import (
+    EVENT_MODELS,
+    OrderStatesReplaced,
+    OrderStatusChanged,
+    Outcome,
+    ReturnRequested,
+    WebhookAccepted,
+)
+
+
+def parse(body: bytes) -> tuple[str, Any]:
+    """The event type and its validated model (None for a type we do not know)."""
+    try:
+        raw = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(
+            f"The body is not valid JSON: {exc}.", [{"loc": ["body"], "msg": "invalid JSON"}]
+        ) from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
+        raise InvalidInput(
+            "The body must be a JSON object with a string 'type'.",
+            [{"loc": ["body", "type"], "msg": "Field required"}],
+        )
+    kind: str = raw["type"]
+    model = EVENT_MODELS.get(kind)
+    if model is None:
+        return kind, None
+    try:
+        return kind, model.model_validate(raw)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ["body", *e["loc"]]} for e in validation_errors(exc.errors())]
+        fields = ", ".join(".".join(str(p) for p in e["loc"][1:]) for e in errors)
+        raise InvalidInput(f"Invalid event fields: {fields}.", errors) from None
+
+
+def _aware(moment: datetime, tz: str) -> datetime:
+    # PrestaShop stores shop-local wall-clock times; a module that sends them without an
+    # offset means the shop's zone.
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(tz))
+
+
+async def receive(
+    conn: AsyncConnection,
+    shop: ShopAuth,
+    webhook_id: str,
+    body: bytes,
+    kind: str,
+    event: Any,
+    now: datetime,
+) -> tuple[int, WebhookAccepted]:
+    """Record the event (once per webhook-id) and apply it. Returns the HTTP status and body."""
+    order_id = history_id = None
+    occurred_at = None
+    if isinstance(event, OrderStatusChanged):
+        order_id, history_id = event.data.order.id, event.data.history.id
+        occurred_at = _aware(event.data.history.date_add, shop.settings.timezone)
+    elif isinstance(event, ReturnRequested):
+        order_id = event.data.order.id
+        occurred_at = _aware(event.data.return_.date_add, shop.settings.timezone)
+
+    event_id = await conn.scalar(
+        upsert(conn, WebhookEvent)
+        .values(
+            shop_id=shop.id,
+            webhook_id=webhook_id,
+            type=kind[:64],
+            order_id=order_id,
+            history_id=history_id,
+            occurred_at=occurred_at,
+            received_at=now,
+            outcome="recorded" if event is not None else "ignored_type",
+            payload=body.decode(),
+        )
+        .on_conflict_do_nothing()
+        .returning(WebhookEvent.id)
+    )
+    if event_id is None:
+        existing = await conn.scalar(
+            select(WebhookEvent.id).where(
+                WebhookEvent.shop_id == shop.id, WebhookEvent.webhook_id == webhook_id
+            )
+        )
+        return 200, WebhookAccepted(status="duplicate", event_id=existing)
+    if event is None:
+        return 202, WebhookAccepted(status="ignored", event_id=event_id)
+
+    outcome: Outcome = "recorded"
+    request_id: int | None = None
+    if isinstance(event, OrderStatusChanged):
+        assert occurred_at is not None
+        change = await orders.apply_event(conn, shop.id, event.data, occurred_at, event_id, now)
+        if not change.new_history:
+            outcome = "duplicate_history"
+        elif not change.moved_forward:
+            outcome = "ignored_older"
+        else:
+            outcome, request_id = await requests.on_state(
+                conn, shop.id, shop.settings, event.data, occurred_at, now
+            )
+    elif isinstance(event, OrderStatesReplaced):
+        states = [s.model_dump() | {"state_id": s.id} for s in event.data.states]
+        for s in states:
+            del s["id"]
+        await shops.replace_order_states(conn, shop.id, states, now)
+        outcome = "catalogue_replaced"
+
+    if outcome != "recorded":
+        await conn.execute(
+            update(WebhookEvent)
+            .where(WebhookEvent.id == event_id)
+            .values(outcome=outcome, request_id=request_id)
+        )
+    return 202, WebhookAccepted(status="accepted", event_id=event_id)
+
+
+async def list_events(
+    conn: AsyncConnection, shop_id: str, order_id: int | None, cursor: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    stmt = select(WebhookEvent).where(WebhookEvent.shop_id == shop_id)
+    if order_id is not None:
+        stmt = stmt.where(WebhookEvent.order_id == order_id)
+    if cursor is not None:
+        stmt = stmt.where(WebhookEvent.id < decode_cursor(cursor))
+    rows = [
+        dict(r)
+        for r in (
+            await conn.execute(stmt.order_by(WebhookEvent.id.desc()).limit(limit + 1))
+        ).mappings()
+    ]
+    next_cursor = encode_cursor(rows[limit - 1]["id"]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
