@@ -126,16 +126,18 @@ def install_handlers(app: FastAPI) -> None:
         title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
         return problem(exc.status_code, title, str(exc.detail), headers=exc.headers)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        if is_database_unavailable(exc):
-            log.warning("database unavailable: %s", type(exc).__name__)
-            return problem(
-                503,
-                ServiceUnavailable.title,
-                "The database is unreachable; nothing was recorded. Retry later.",
-                ServiceUnavailable.type,
-                headers={"Retry-After": "5"},
-            )
-        log.exception("unhandled error")
-        return problem(500, "Internal server error", "An unexpected error occurred.")
+    async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+        if not is_database_unavailable(exc):
+            raise exc
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return problem(
+            503,
+            ServiceUnavailable.title,
+            "The database is unreachable; nothing was recorded. Retry later.",
+            ServiceUnavailable.type,
+            headers={"Retry-After": "5"},
+        )
+
+    # Registered per class (not for Exception) so Starlette answers without re-raising.
+    for cls in (DBAPIError, OSError, TimeoutError):
+        app.add_exception_handler(cls, _unavailable)

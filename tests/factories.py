@@ -13,14 +13,38 @@ from standardwebhooks.webhooks import Webhook
 ADMIN = {"Authorization": "Bearer admin-token-for-tests"}
 
 STATES: dict[int, dict[str, Any]] = {
-    2: {"name": "Payment accepted", "paid": True, "shipped": False, "delivery": False, "logable": True},
-    3: {"name": "Processing in progress", "paid": True, "shipped": False, "delivery": True, "logable": True},
+    2: {
+        "name": "Payment accepted",
+        "paid": True,
+        "shipped": False,
+        "delivery": False,
+        "logable": True,
+    },
+    3: {
+        "name": "Processing in progress",
+        "paid": True,
+        "shipped": False,
+        "delivery": True,
+        "logable": True,
+    },
     4: {"name": "Shipped", "paid": True, "shipped": True, "delivery": True, "logable": True},
     5: {"name": "Delivered", "paid": True, "shipped": True, "delivery": True, "logable": True},
     6: {"name": "Canceled", "paid": False, "shipped": False, "delivery": False, "logable": False},
     7: {"name": "Refunded", "paid": False, "shipped": False, "delivery": False, "logable": False},
-    8: {"name": "Payment error", "paid": False, "shipped": False, "delivery": False, "logable": False},
-    10: {"name": "Awaiting bank wire payment", "paid": False, "shipped": False, "delivery": False, "logable": False},
+    8: {
+        "name": "Payment error",
+        "paid": False,
+        "shipped": False,
+        "delivery": False,
+        "logable": False,
+    },
+    10: {
+        "name": "Awaiting bank wire payment",
+        "paid": False,
+        "shipped": False,
+        "delivery": False,
+        "logable": False,
+    },
 }
 
 
@@ -39,7 +63,8 @@ async def create_shop(
     client: httpx.AsyncClient, name: str = "Ma Boutique", **settings: Any
 ) -> ShopInfo:
     response = await client.post(
-        "/api/v1/shops", json={"name": name, "timezone": "Europe/Paris", "language": "fr"},
+        "/api/v1/shops",
+        json={"name": name, "timezone": "Europe/Paris", "language": "fr"},
         headers=ADMIN,
     )
     assert response.status_code == 201, response.text
@@ -69,18 +94,35 @@ def order_event(
         "type": "order.status_changed",
         "timestamp": at.isoformat(),
         "data": {
-            "order": {"id": order_id, "reference": f"REF{order_id}", "id_lang": 1,
-                      "total_paid": "59.90", "currency": "EUR",
-                      "date_add": (at - timedelta(days=5)).isoformat()},
-            "customer": {"id": 7, "email": email, "firstname": firstname,
-                         "lastname": "Dupont", "language": language},
+            "order": {
+                "id": order_id,
+                "reference": f"REF{order_id}",
+                "id_lang": 1,
+                "total_paid": "59.90",
+                "currency": "EUR",
+                "date_add": (at - timedelta(days=5)).isoformat(),
+            },
+            "customer": {
+                "id": 7,
+                "email": email,
+                "firstname": firstname,
+                "lastname": "Dupont",
+                "language": language,
+            },
             "history": {"id": history_id, "date_add": at.isoformat()},
             "new_state": state,
             "old_state": None,
-            "products": [{"id": 12, "id_product_attribute": 0, "name": "Mug en grès",
-                          "reference": "MUG-01", "quantity": 1,
-                          "url": "https://shop.example/12-mug.html",
-                          "image_url": "https://shop.example/img/12.jpg"}],
+            "products": [
+                {
+                    "id": 12,
+                    "id_product_attribute": 0,
+                    "name": "Mug en grès",
+                    "reference": "MUG-01",
+                    "quantity": 1,
+                    "url": "https://shop.example/12-mug.html",
+                    "image_url": "https://shop.example/img/12.jpg",
+                }
+            ],
         },
     }
 

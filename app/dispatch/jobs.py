@@ -144,7 +144,14 @@ class Dispatcher:
             await self._record(service.mark_final, claim, now, "skipped", reason)
             stats.skipped += 1
             return False
-        message = self._message(claim, now)
+        try:
+            message = self._message(claim, now)
+        except Exception as exc:  # a template bug must not wedge the queue
+            log.exception("delivery %s: rendering failed", claim.delivery_id)
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            await self._record(service.mark_final, claim, now, "failed", "render_failed", error)
+            stats.failed += 1
+            return False
         sender = claim.settings.from_email or self.settings.default_from
         try:
             await transport.send(message, sender, claim.email)

@@ -15,6 +15,7 @@ Reason = Literal[
     "max_age",
     "recipient_rejected",
     "smtp_unavailable",
+    "render_failed",
 ]
 
 # PrestaShop's default ids; any other cancelling state counts as a cancellation.

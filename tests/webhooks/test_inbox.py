@@ -32,7 +32,9 @@ async def test_delivered_order_schedules_a_request_at_delivery_plus_delay(
     assert page["next_cursor"] is None
 
 
-async def test_same_webhook_id_is_a_duplicate(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
+async def test_same_webhook_id_is_a_duplicate(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
     shop = await create_shop(client)
     payload = order_event(1, 10, 5)
     first = await post_event(client, shop, payload, msg_id="msg_same")
@@ -52,7 +54,9 @@ async def test_same_history_id_with_new_webhook_id_changes_nothing(
     await post_event(client, shop, order_event(1, 10, 5))
     repeat = await post_event(client, shop, order_event(1, 10, 5))
     assert repeat.status_code == 202
-    events = (await client.get(f"/api/v1/shops/{shop.id}/events?order_id=1", headers=shop.auth)).json()
+    events = (
+        await client.get(f"/api/v1/shops/{shop.id}/events?order_id=1", headers=shop.auth)
+    ).json()
     assert [e["outcome"] for e in events["items"]] == ["duplicate_history", "scheduled"]
     async with engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(ReviewRequest)) == 1
@@ -77,25 +81,33 @@ async def test_cancel_state_cancels_the_pending_request_with_its_reason(
     client: httpx.AsyncClient,
 ) -> None:
     shop = await create_shop(client)
-    for order_id, state, reason in ((1, 6, "order_cancelled"), (2, 7, "order_refunded"), (3, 8, "payment_error")):
+    for order_id, state, reason in (
+        (1, 6, "order_cancelled"),
+        (2, 7, "order_refunded"),
+        (3, 8, "payment_error"),
+    ):
         await post_event(client, shop, order_event(order_id, 100, 5))
         await post_event(client, shop, order_event(order_id, 101, state))
-        items = (await client.get(
-            f"/api/v1/shops/{shop.id}/review-requests?order_id={order_id}", headers=shop.auth
-        )).json()["items"]
+        items = (
+            await client.get(
+                f"/api/v1/shops/{shop.id}/review-requests?order_id={order_id}", headers=shop.auth
+            )
+        ).json()["items"]
         assert [(i["status"], i["reason"]) for i in items] == [("cancelled", reason)]
 
 
-async def test_trigger_again_after_cancel_creates_a_fresh_request(client: httpx.AsyncClient) -> None:
+async def test_trigger_again_after_cancel_creates_a_fresh_request(
+    client: httpx.AsyncClient,
+) -> None:
     shop = await create_shop(client)
     await post_event(client, shop, order_event(5, 1, 5))
     await post_event(client, shop, order_event(5, 2, 6))
     later = datetime.now(UTC) + timedelta(hours=1)
     await post_event(client, shop, order_event(5, 3, 5, later))
     await post_event(client, shop, order_event(5, 4, 5, later))  # duplicate trigger: no-op
-    items = (await client.get(
-        f"/api/v1/shops/{shop.id}/review-requests?order_id=5", headers=shop.auth
-    )).json()["items"]
+    items = (
+        await client.get(f"/api/v1/shops/{shop.id}/review-requests?order_id=5", headers=shop.auth)
+    ).json()["items"]
     assert [i["status"] for i in items] == ["scheduled", "cancelled"]
     assert datetime.fromisoformat(items[0]["due_at"]) > datetime.fromisoformat(items[1]["due_at"])
 
@@ -118,14 +130,34 @@ async def test_ping_answers_pong(client: httpx.AsyncClient) -> None:
 
 async def test_order_states_catalogue_is_replaced(client: httpx.AsyncClient) -> None:
     shop = await create_shop(client)
-    states = [{"id": 5, "names": {"fr": "Livré", "en": "Delivered"}, "paid": True,
-               "shipped": True, "delivery": True, "logable": True}]
+    states = [
+        {
+            "id": 5,
+            "names": {"fr": "Livré", "en": "Delivered"},
+            "paid": True,
+            "shipped": True,
+            "delivery": True,
+            "logable": True,
+        }
+    ]
     await post_event(client, shop, {"type": "shop.order_states", "data": {"states": states * 1}})
-    states2 = [{"id": 42, "names": {"fr": "Remis au client"}, "paid": True, "shipped": True,
-                "delivery": True, "logable": True}]
-    response = await post_event(client, shop, {"type": "shop.order_states", "data": {"states": states2}})
+    states2 = [
+        {
+            "id": 42,
+            "names": {"fr": "Remis au client"},
+            "paid": True,
+            "shipped": True,
+            "delivery": True,
+            "logable": True,
+        }
+    ]
+    response = await post_event(
+        client, shop, {"type": "shop.order_states", "data": {"states": states2}}
+    )
     assert response.status_code == 202
-    catalogue = (await client.get(f"/api/v1/shops/{shop.id}/order-states", headers=shop.auth)).json()
+    catalogue = (
+        await client.get(f"/api/v1/shops/{shop.id}/order-states", headers=shop.auth)
+    ).json()
     assert [(s["state_id"], s["names"]) for s in catalogue] == [(42, {"fr": "Remis au client"})]
 
 
