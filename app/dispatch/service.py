@@ -280,7 +280,7 @@ async def retry_later(
         conn, claim, worker, now, status="scheduled", due_at=due, last_error=error
     ):
         return False
-    await _set_request(conn, claim, now, status="scheduled")
+    await _set_request(conn, claim, now, status="scheduled", due_at=due)
     return True
 
 

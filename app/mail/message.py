@@ -27,9 +27,10 @@ def build(
         msg["Reply-To"] = reply_to
     msg["Date"] = format_datetime(date)
     msg["Message-ID"] = message_id
-    msg["Content-Language"] = language
     # Tells auto-responders (out-of-office) not to answer a machine-sent message.
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(rendered.text, charset="utf-8")
     msg.add_alternative(rendered.html, subtype="html", charset="utf-8")
+    # After the body: set_content() drops every Content-* header set before it.
+    msg["Content-Language"] = language
     return msg
