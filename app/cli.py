@@ -98,9 +98,10 @@ async def _create_shop(body: object) -> dict[str, object]:
     return result
 
 
-def _demo(_: argparse.Namespace) -> None:
+def _demo(args: argparse.Namespace) -> None:
     from app.demo import run
 
+    _migrate(args)
     asyncio.run(run())
 
 
