@@ -61,15 +61,19 @@ async def patch_settings(
 
 
 @router.post("/{shop_id}/api-keys/rotate", summary="Issue a new API key")
-async def rotate_api_key(shop: ShopDep, conn: ConnDep, body: ApiKeyRotate) -> ApiKeyRotated:
+async def rotate_api_key(
+    shop: ShopDep, conn: ConnDep, body: ApiKeyRotate | None = None
+) -> ApiKeyRotated:
+    body = body or ApiKeyRotate()
     key, expires = await service.rotate_api_key(conn, shop["id"], body.previous_valid_for, utcnow())
     return ApiKeyRotated(api_key=key, previous_expires_at=expires)
 
 
 @router.post("/{shop_id}/webhook-secrets/rotate", summary="Issue a new webhook secret")
 async def rotate_secret(
-    shop: ShopDep, conn: ConnDep, settings: SettingsDep, body: SecretRotate
+    shop: ShopDep, conn: ConnDep, settings: SettingsDep, body: SecretRotate | None = None
 ) -> SecretRotated:
+    body = body or SecretRotate()
     secret, expires = await service.rotate_webhook_secret(
         conn, shop["id"], body.previous_valid_for, settings.secret_key, utcnow()
     )
