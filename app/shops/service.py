@@ -1,8 +1,8 @@
 """Shops: creation, authentication, keys and secrets, settings, catalogue, sending pause."""
 
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
