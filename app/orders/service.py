@@ -2,11 +2,12 @@
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.dialect import upsert
+from app.dialect import insert_for, prepared
 from app.orders.models import Order, OrderHistory
 from app.webhooks.schemas import OrderStatusData
 
@@ -19,6 +20,39 @@ def _aware(moment: datetime | None, like: datetime) -> datetime | None:
 
 def normalize_email(email: str) -> str:
     return email.strip().lower()
+
+
+_STATE_COLUMNS = (
+    "reference", "customer_id", "email", "email_normalized", "firstname", "lastname",
+    "language", "country", "group_ids", "currency", "total_paid", "ordered_at", "products",
+    "state_id", "state_name", "history_id", "state_at", "updated_at",
+)  # fmt: skip
+
+
+def _history_insert(dialect: str) -> Any:
+    return insert_for(dialect, OrderHistory).on_conflict_do_nothing().returning(OrderHistory.id)
+
+
+def _order_upsert(dialect: str) -> Any:
+    # Only ever moves forward: the row is updated when the event's history id is higher.
+    stmt = insert_for(dialect, Order)
+    return stmt.on_conflict_do_update(
+        index_elements=[Order.shop_id, Order.order_id],
+        set_={
+            **{k: stmt.excluded[k] for k in _STATE_COLUMNS},
+            "paid_at": func.coalesce(Order.paid_at, stmt.excluded.paid_at),
+        },
+        where=Order.history_id < stmt.excluded.history_id,
+    ).returning(Order.paid_at)
+
+
+def _paid_earlier(_: str) -> Any:
+    # An older event never changes the state, but "was paid" stays a fact of the history.
+    return update(Order).where(
+        Order.shop_id == bindparam("b_shop"),
+        Order.order_id == bindparam("b_order"),
+        (Order.paid_at.is_(None)) | (Order.paid_at > bindparam("b_paid")),
+    )
 
 
 @dataclass(frozen=True)
@@ -44,28 +78,25 @@ async def apply_event(
     applying two events of one order at once always end on the newer one.
     """
     state = data.new_state
-    history = (
-        upsert(conn, OrderHistory)
-        .values(
-            shop_id=shop_id,
-            order_id=data.order.id,
-            history_id=data.history.id,
-            state_id=state.id,
-            state_name=state.name,
-            paid=state.paid,
-            shipped=state.shipped,
-            occurred_at=occurred_at,
-            event_id=event_id,
-        )
-        .on_conflict_do_nothing()
-        .returning(OrderHistory.id)
-    )
-    if (await conn.execute(history)).first() is None:
+    history = {
+        "shop_id": shop_id,
+        "order_id": data.order.id,
+        "history_id": data.history.id,
+        "state_id": state.id,
+        "state_name": state.name,
+        "paid": state.paid,
+        "shipped": state.shipped,
+        "occurred_at": occurred_at,
+        "event_id": event_id,
+    }
+    if (await conn.execute(prepared(conn, _history_insert), history)).first() is None:
         return OrderChange(new_history=False, moved_forward=False, paid_at=None)
 
     paid_at = occurred_at if state.paid else None
     customer = data.customer
     values = {
+        "shop_id": shop_id,
+        "order_id": data.order.id,
         "reference": data.order.reference,
         "customer_id": customer.id,
         "email": customer.email,
@@ -83,29 +114,17 @@ async def apply_event(
         "state_name": state.name,
         "history_id": data.history.id,
         "state_at": occurred_at,
+        "paid_at": paid_at,
+        "created_at": now,
         "updated_at": now,
     }
-    stmt = upsert(conn, Order).values(
-        shop_id=shop_id, order_id=data.order.id, paid_at=paid_at, created_at=now, **values
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[Order.shop_id, Order.order_id],
-        set_={
-            **{k: stmt.excluded[k] for k in values},
-            "paid_at": func.coalesce(Order.paid_at, stmt.excluded.paid_at),
-        },
-        where=Order.history_id < stmt.excluded.history_id,
-    ).returning(Order.paid_at)
-    row = (await conn.execute(stmt)).first()
+    row = (await conn.execute(prepared(conn, _order_upsert), values)).first()
     if row is not None:
         return OrderChange(new_history=True, moved_forward=True, paid_at=row.paid_at)
 
-    # An older event: it never changes the state, but "was paid" stays a fact of the history.
     if paid_at is not None:
         await conn.execute(
-            update(Order)
-            .where(Order.shop_id == shop_id, Order.order_id == data.order.id)
-            .where((Order.paid_at.is_(None)) | (Order.paid_at > paid_at))
-            .values(paid_at=paid_at)
+            prepared(conn, _paid_earlier),
+            {"b_shop": shop_id, "b_order": data.order.id, "b_paid": paid_at, "paid_at": paid_at},
         )
     return OrderChange(new_history=True, moved_forward=False, paid_at=None)

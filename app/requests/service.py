@@ -4,10 +4,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.dialect import upsert
+from app.dialect import insert_for, prepared
 from app.errors import NotFound
 from app.mail.templates import pick_language
 from app.orders.service import normalize_email
@@ -25,6 +25,41 @@ def due_time(settings: ShopSettings, start: datetime, delay: str) -> datetime:
     due = add_duration(start, parse_duration(delay), tz)
     window = settings.send_window.to_window() if settings.send_window else None
     return next_in_window(due, window, tz)
+
+
+def _request_insert(dialect: str) -> Any:
+    # The partial unique index allows one live request per order: a repeat is a no-op.
+    return insert_for(dialect, ReviewRequest).on_conflict_do_nothing().returning(ReviewRequest.id)
+
+
+def _delivery_insert(_: str) -> Any:
+    return insert(Delivery)
+
+
+def _cancel_requests(_: str) -> Any:
+    return (
+        update(ReviewRequest)
+        .where(
+            ReviewRequest.shop_id == bindparam("b_shop"),
+            ReviewRequest.order_id == bindparam("b_order"),
+            ReviewRequest.status == "scheduled",
+        )
+        .values(status="cancelled")
+        .returning(ReviewRequest.id)
+    )
+
+
+def _cancel_deliveries(_: str) -> Any:
+    # Every e-mail still to come for the order: the first one and any reminder.
+    of_order = select(ReviewRequest.id).where(
+        ReviewRequest.shop_id == bindparam("b_shop"),
+        ReviewRequest.order_id == bindparam("b_order"),
+    )
+    return (
+        update(Delivery)
+        .where(Delivery.request_id.in_(of_order), Delivery.status == "scheduled")
+        .values(status="cancelled")
+    )
 
 
 async def on_state(
@@ -60,40 +95,37 @@ async def _schedule(
     now: datetime,
 ) -> tuple[Outcome, int | None]:
     email = data.customer.email
-    stmt = (
-        upsert(conn, ReviewRequest)
-        .values(
-            shop_id=shop_id,
-            order_id=data.order.id,
-            email=email,
-            email_normalized=normalize_email(email),
-            language=pick_language(data.customer.language, settings.default_language),
-            status="scheduled",
-            source=source,
-            trigger_history_id=data.history.id,
-            trigger_at=trigger_at,
-            due_at=due,
-            created_at=now,
-            updated_at=now,
-        )
-        # The partial unique index allows one live request per order: a repeat is a no-op.
-        .on_conflict_do_nothing()
-        .returning(ReviewRequest.id)
+    request_id = await conn.scalar(
+        prepared(conn, _request_insert),
+        {
+            "shop_id": shop_id,
+            "order_id": data.order.id,
+            "email": email,
+            "email_normalized": normalize_email(email),
+            "language": pick_language(data.customer.language, settings.default_language),
+            "status": "scheduled",
+            "source": source,
+            "trigger_history_id": data.history.id,
+            "trigger_at": trigger_at,
+            "due_at": due,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
-    request_id = await conn.scalar(stmt)
     if request_id is not None:
         await conn.execute(
-            insert(Delivery).values(
-                request_id=request_id,
-                shop_id=shop_id,
-                kind="first",
-                seq=0,
-                status="scheduled",
-                due_at=due,
-                attempts=0,
-                created_at=now,
-                updated_at=now,
-            )
+            prepared(conn, _delivery_insert),
+            {
+                "request_id": request_id,
+                "shop_id": shop_id,
+                "kind": "first",
+                "seq": 0,
+                "status": "scheduled",
+                "due_at": due,
+                "attempts": 0,
+                "created_at": now,
+                "updated_at": now,
+            },
         )
         return ("scheduled" if source == "trigger" else "scheduled_fallback"), request_id
     if source == "trigger":
@@ -145,32 +177,9 @@ async def cancel(
     conn: AsyncConnection, shop_id: str, order_id: int, reason: str, now: datetime
 ) -> list[int]:
     """Cancel the order's pending request and any e-mail still to come (reminders too)."""
-    ids = list(
-        (
-            await conn.execute(
-                update(ReviewRequest)
-                .where(
-                    ReviewRequest.shop_id == shop_id,
-                    ReviewRequest.order_id == order_id,
-                    ReviewRequest.status == "scheduled",
-                )
-                .values(status="cancelled", reason=reason, updated_at=now)
-                .returning(ReviewRequest.id)
-            )
-        ).scalars()
-    )
-    await conn.execute(
-        update(Delivery)
-        .where(
-            Delivery.request_id.in_(
-                select(ReviewRequest.id).where(
-                    ReviewRequest.shop_id == shop_id, ReviewRequest.order_id == order_id
-                )
-            ),
-            Delivery.status == "scheduled",
-        )
-        .values(status="cancelled", reason=reason, updated_at=now)
-    )
+    params = {"b_shop": shop_id, "b_order": order_id, "reason": reason, "updated_at": now}
+    ids = list((await conn.execute(prepared(conn, _cancel_requests), params)).scalars())
+    await conn.execute(prepared(conn, _cancel_deliveries), params)
     return ids
 
 

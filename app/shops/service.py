@@ -6,9 +6,10 @@ from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.dialect import prepared
 from app.errors import InvalidInput, NotFound, Unauthorized, validation_errors
 from app.security import (
     decrypt,
@@ -171,19 +172,23 @@ def _active_secret(now: datetime) -> Any:
     return or_(ShopWebhookSecret.expires_at.is_(None), ShopWebhookSecret.expires_at > now)
 
 
+def _webhook_auth(_: str) -> Any:
+    active = or_(
+        ShopWebhookSecret.expires_at.is_(None), ShopWebhookSecret.expires_at > bindparam("b_now")
+    )
+    return (
+        select(Shop.id, Shop.settings, ShopWebhookSecret.secret_encrypted)
+        .outerjoin(ShopWebhookSecret, (ShopWebhookSecret.shop_id == Shop.id) & active)
+        .where(Shop.id == bindparam("b_shop"))
+    )
+
+
 async def webhook_auth(
     conn: AsyncConnection, shop_id: str, secret_key: str, now: datetime
 ) -> ShopAuth | None:
     """The active webhook secrets of a shop, or None when there is no such shop."""
     rows = (
-        await conn.execute(
-            select(Shop.id, Shop.settings, ShopWebhookSecret.secret_encrypted)
-            .outerjoin(
-                ShopWebhookSecret,
-                (ShopWebhookSecret.shop_id == Shop.id) & _active_secret(now),
-            )
-            .where(Shop.id == shop_id)
-        )
+        await conn.execute(prepared(conn, _webhook_auth), {"b_shop": shop_id, "b_now": now})
     ).all()
     if not rows:
         return None

@@ -6,10 +6,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.dialect import upsert
+from app.dialect import insert_for, prepared
 from app.errors import InvalidInput, validation_errors
 from app.orders import service as orders
 from app.pagination import decode_cursor, encode_cursor
@@ -52,6 +52,14 @@ def parse(body: bytes) -> tuple[str, Any]:
         raise InvalidInput(f"Invalid event fields: {fields}.", errors) from None
 
 
+def _event_insert(dialect: str) -> Any:
+    return insert_for(dialect, WebhookEvent).on_conflict_do_nothing().returning(WebhookEvent.id)
+
+
+def _event_outcome(_: str) -> Any:
+    return update(WebhookEvent).where(WebhookEvent.id == bindparam("b_id"))
+
+
 def _aware(moment: datetime, tz: str) -> datetime:
     # PrestaShop stores shop-local wall-clock times; a module that sends them without an
     # offset means the shop's zone.
@@ -78,20 +86,18 @@ async def receive(
         occurred_at = _aware(event.data.return_.date_add, shop.settings.timezone)
 
     event_id = await conn.scalar(
-        upsert(conn, WebhookEvent)
-        .values(
-            shop_id=shop.id,
-            webhook_id=webhook_id,
-            type=kind[:64],
-            order_id=order_id,
-            history_id=history_id,
-            occurred_at=occurred_at,
-            received_at=now,
-            outcome="recorded" if event is not None else "ignored_type",
-            payload=body.decode(),
-        )
-        .on_conflict_do_nothing()
-        .returning(WebhookEvent.id)
+        prepared(conn, _event_insert),
+        {
+            "shop_id": shop.id,
+            "webhook_id": webhook_id,
+            "type": kind[:64],
+            "order_id": order_id,
+            "history_id": history_id,
+            "occurred_at": occurred_at,
+            "received_at": now,
+            "outcome": "recorded" if event is not None else "ignored_type",
+            "payload": body.decode(),
+        },
     )
     if event_id is None:
         existing = await conn.scalar(
@@ -125,9 +131,8 @@ async def receive(
 
     if outcome != "recorded":
         await conn.execute(
-            update(WebhookEvent)
-            .where(WebhookEvent.id == event_id)
-            .values(outcome=outcome, request_id=request_id)
+            prepared(conn, _event_outcome),
+            {"b_id": event_id, "outcome": outcome, "request_id": request_id},
         )
     return 202, WebhookAccepted(status="accepted", event_id=event_id)
 
