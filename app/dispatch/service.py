@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, cast, func, insert, literal, select, tuple_, update
+from sqlalchemy import String, bindparam, cast, func, insert, literal, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.dialect import prepared
 from app.orders.models import Order
 from app.requests.models import Delivery, ReviewRequest
 from app.requests.service import due_time
@@ -205,32 +206,32 @@ async def _attach_last_sent(conn: AsyncConnection, claims: list[Claim]) -> None:
         c.last_sent_to_customer = last.get((c.shop_id, c.email_normalized))
 
 
-def _ours(claim: Claim, worker: str) -> Any:
-    return (
-        (Delivery.id == claim.delivery_id)
-        & (Delivery.claimed_by == worker)
-        & (Delivery.status == "sending")
+def _finish_delivery(_: str) -> Any:
+    # The outcome is written only if the claim is still ours (a lease can be taken over).
+    return update(Delivery).where(
+        Delivery.id == bindparam("b_id"),
+        Delivery.claimed_by == bindparam("b_worker"),
+        Delivery.status == "sending",
     )
+
+
+def _update_request(_: str) -> Any:
+    return update(ReviewRequest).where(ReviewRequest.id == bindparam("b_id"))
 
 
 async def _finish(
     conn: AsyncConnection, claim: Claim, worker: str, now: datetime, **values: Any
 ) -> bool:
-    result = await conn.execute(
-        update(Delivery)
-        .where(_ours(claim, worker))
-        .values(claimed_by=None, claim_expires_at=None, updated_at=now, **values)
-    )
+    params = {"b_id": claim.delivery_id, "b_worker": worker, **values}
+    params.update(claimed_by=None, claim_expires_at=None, updated_at=now)
+    result = await conn.execute(prepared(conn, _finish_delivery), params)
     return bool(result.rowcount)
 
 
 async def _set_request(conn: AsyncConnection, claim: Claim, now: datetime, **values: Any) -> None:
     if claim.kind == "first":
-        await conn.execute(
-            update(ReviewRequest)
-            .where(ReviewRequest.id == claim.request_id)
-            .values(updated_at=now, **values)
-        )
+        params = {"b_id": claim.request_id, "updated_at": now, **values}
+        await conn.execute(prepared(conn, _update_request), params)
 
 
 async def mark_sent(conn: AsyncConnection, claim: Claim, worker: str, now: datetime) -> bool:
