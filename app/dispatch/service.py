@@ -44,10 +44,6 @@ class Claim:
     last_sent_to_customer: datetime | None = None
 
 
-def _paused_shops() -> Any:
-    return select(Shop.id).where(Shop.sending_paused_at.is_not(None))
-
-
 async def claim(
     conn: AsyncConnection,
     *,
@@ -58,98 +54,131 @@ async def claim(
     message_domain: str,
 ) -> list[Claim]:
     """Take up to `limit` due deliveries (and any whose lease expired) for `worker`."""
-    expired = (
-        select(Delivery.id)
-        .where(Delivery.status == "sending", Delivery.claim_expires_at <= now)
-        .order_by(Delivery.claim_expires_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    ids = list(
+        (await conn.execute(prepared(conn, _expired), {"b_now": now, "b_limit": limit})).scalars()
     )
-    ids = list((await conn.execute(expired)).scalars())
     if len(ids) < limit:
-        due = (
-            select(Delivery.id)
-            .where(
-                Delivery.status == "scheduled",
-                Delivery.due_at <= now,
-                Delivery.shop_id.not_in(_paused_shops()),
-            )
-            .order_by(Delivery.due_at)
-            .limit(limit - len(ids))
-            .with_for_update(skip_locked=True)
-        )
-        ids += list((await conn.execute(due)).scalars())
+        params = {"b_now": now, "b_limit": limit - len(ids)}
+        ids += list((await conn.execute(prepared(conn, _due), params)).scalars())
     if not ids:
         return []
-    until = now + timedelta(seconds=lease)
+    claimed = await conn.execute(
+        prepared(conn, _take),
+        {
+            "b_ids": ids,
+            "b_worker": worker,
+            "b_until": now + timedelta(seconds=lease),
+            "b_now": now,
+            "b_domain": f"@{message_domain}>",
+        },
+    )
+    request_ids = [r.request_id for r in claimed if r.kind == "first"]
+    if request_ids:
+        await conn.execute(prepared(conn, _requests_sending), {"b_ids": request_ids, "b_now": now})
+    return await _load(conn, ids)
+
+
+def _expired(_: str) -> Any:
+    return (
+        select(Delivery.id)
+        .where(Delivery.status == "sending", Delivery.claim_expires_at <= bindparam("b_now"))
+        .order_by(Delivery.claim_expires_at)
+        .limit(bindparam("b_limit"))
+        .with_for_update(skip_locked=True)
+    )
+
+
+def _due(_: str) -> Any:
+    paused = select(Shop.id).where(Shop.sending_paused_at.is_not(None))
+    return (
+        select(Delivery.id)
+        .where(
+            Delivery.status == "scheduled",
+            Delivery.due_at <= bindparam("b_now"),
+            Delivery.shop_id.not_in(paused),
+        )
+        .order_by(Delivery.due_at)
+        .limit(bindparam("b_limit"))
+        .with_for_update(skip_locked=True)
+    )
+
+
+def _take(_: str) -> Any:
+    # The Message-ID is fixed at the first claim and kept across attempts, so a message
+    # re-sent after a crash can be recognised by the receiving side.
     message_id = (
         literal("<relance.")
         + cast(Delivery.id, String)
         + literal(".")
         + Delivery.shop_id
-        + literal(f"@{message_domain}>")
+        + bindparam("b_domain")
     )
-    await conn.execute(
+    return (
         update(Delivery)
-        .where(Delivery.id.in_(ids))
+        .where(Delivery.id.in_(bindparam("b_ids", expanding=True)))
         .values(
             status="sending",
-            claimed_by=worker,
-            claim_expires_at=until,
+            claimed_by=bindparam("b_worker"),
+            claim_expires_at=bindparam("b_until"),
             attempts=Delivery.attempts + 1,
             message_id=func.coalesce(Delivery.message_id, message_id),
-            updated_at=now,
+            updated_at=bindparam("b_now"),
         )
+        .returning(Delivery.request_id, Delivery.kind)
     )
-    await conn.execute(
+
+
+def _requests_sending(_: str) -> Any:
+    return (
         update(ReviewRequest)
         .where(
-            ReviewRequest.id.in_(select(Delivery.request_id).where(Delivery.id.in_(ids))),
+            ReviewRequest.id.in_(bindparam("b_ids", expanding=True)),
             ReviewRequest.status == "scheduled",
         )
-        .values(status="sending", updated_at=now)
+        .values(status="sending", updated_at=bindparam("b_now"))
     )
-    return await _load(conn, ids)
+
+
+def _claimed_rows(_: str) -> Any:
+    return (
+        select(
+            Delivery.id.label("delivery_id"),
+            Delivery.request_id,
+            Delivery.shop_id,
+            Delivery.kind,
+            Delivery.seq,
+            Delivery.attempts,
+            Delivery.message_id,
+            Delivery.claim_expires_at,
+            ReviewRequest.order_id,
+            ReviewRequest.email,
+            ReviewRequest.email_normalized,
+            ReviewRequest.language,
+            ReviewRequest.trigger_at,
+            Shop.name.label("shop_name"),
+            Shop.settings,
+            Order.state_id,
+            Order.paid_at,
+            Order.reference,
+            Order.firstname,
+            Order.lastname,
+            Order.products,
+            Order.ordered_at,
+        )
+        .join(ReviewRequest, ReviewRequest.id == Delivery.request_id)
+        .join(Shop, Shop.id == Delivery.shop_id)
+        .join(
+            Order,
+            (Order.shop_id == ReviewRequest.shop_id) & (Order.order_id == ReviewRequest.order_id),
+        )
+        .where(Delivery.id.in_(bindparam("b_ids", expanding=True)))
+        .order_by(Delivery.due_at)
+    )
 
 
 async def _load(conn: AsyncConnection, ids: list[int]) -> list[Claim]:
-    rows = (
-        await conn.execute(
-            select(
-                Delivery.id.label("delivery_id"),
-                Delivery.request_id,
-                Delivery.shop_id,
-                Delivery.kind,
-                Delivery.seq,
-                Delivery.attempts,
-                Delivery.message_id,
-                Delivery.claim_expires_at,
-                ReviewRequest.order_id,
-                ReviewRequest.email,
-                ReviewRequest.email_normalized,
-                ReviewRequest.language,
-                ReviewRequest.trigger_at,
-                Shop.name.label("shop_name"),
-                Shop.settings,
-                Order.state_id,
-                Order.paid_at,
-                Order.reference,
-                Order.firstname,
-                Order.lastname,
-                Order.products,
-                Order.ordered_at,
-            )
-            .join(ReviewRequest, ReviewRequest.id == Delivery.request_id)
-            .join(Shop, Shop.id == Delivery.shop_id)
-            .join(
-                Order,
-                (Order.shop_id == ReviewRequest.shop_id)
-                & (Order.order_id == ReviewRequest.order_id),
-            )
-            .where(Delivery.id.in_(ids))
-            .order_by(Delivery.due_at)
-        )
-    ).mappings()
+    rows = (await conn.execute(prepared(conn, _claimed_rows), {"b_ids": ids})).mappings()
+    settings: dict[str, ShopSettings] = {}
     claims = [
         Claim(
             delivery_id=r["delivery_id"],
@@ -166,7 +195,8 @@ async def _load(conn: AsyncConnection, ids: list[int]) -> list[Claim]:
             language=r["language"],
             trigger_at=r["trigger_at"],
             shop_name=r["shop_name"],
-            settings=ShopSettings.model_validate(r["settings"]),
+            settings=settings.get(r["shop_id"])
+            or settings.setdefault(r["shop_id"], ShopSettings.model_validate(r["settings"])),
             order={
                 "state_id": r["state_id"],
                 "paid_at": r["paid_at"],
