@@ -2,6 +2,10 @@
 
 import base64
 import binascii
+from typing import Any
+
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.errors import InvalidInput
 
@@ -21,3 +25,15 @@ def decode_cursor(cursor: str) -> int:
         raise InvalidInput(
             "Invalid cursor.", [{"loc": ["query", "cursor"], "msg": "not a cursor from this API"}]
         ) from None
+
+
+async def page(
+    conn: AsyncConnection, stmt: Select[Any], id_column: Any, cursor: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of `stmt`, newest (highest id) first, and the cursor of the next page."""
+    if cursor is not None:
+        stmt = stmt.where(id_column < decode_cursor(cursor))
+    result = await conn.execute(stmt.order_by(id_column.desc()).limit(limit + 1))
+    rows = [dict(r) for r in result.mappings()]
+    next_cursor = encode_cursor(rows[limit - 1]["id"]) if len(rows) > limit else None
+    return rows[:limit], next_cursor

@@ -11,7 +11,7 @@ from app.dialect import insert_for, prepared
 from app.errors import NotFound
 from app.mail.templates import pick_language
 from app.orders.service import normalize_email
-from app.pagination import decode_cursor, encode_cursor
+from app.pagination import page
 from app.requests.models import Delivery, ReviewRequest
 from app.requests.rules import cancel_reason
 from app.shops.schemas import ShopSettings
@@ -205,16 +205,7 @@ async def list_requests(
         stmt = stmt.where(ReviewRequest.status == status)
     if order_id is not None:
         stmt = stmt.where(ReviewRequest.order_id == order_id)
-    if cursor is not None:
-        stmt = stmt.where(ReviewRequest.id < decode_cursor(cursor))
-    rows = [
-        dict(r)
-        for r in (
-            await conn.execute(stmt.order_by(ReviewRequest.id.desc()).limit(limit + 1))
-        ).mappings()
-    ]
-    next_cursor = encode_cursor(rows[limit - 1]["id"]) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return await page(conn, stmt, ReviewRequest.id, cursor, limit)
 
 
 async def get_request(conn: AsyncConnection, shop_id: str, request_id: int) -> dict[str, Any]:

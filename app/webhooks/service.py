@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.dialect import insert_for, prepared
 from app.errors import InvalidInput, validation_errors
 from app.orders import service as orders
-from app.pagination import decode_cursor, encode_cursor
+from app.pagination import page
 from app.requests import service as requests
 from app.shops import service as shops
 from app.shops.service import ShopAuth
@@ -143,13 +143,4 @@ async def list_events(
     stmt = select(WebhookEvent).where(WebhookEvent.shop_id == shop_id)
     if order_id is not None:
         stmt = stmt.where(WebhookEvent.order_id == order_id)
-    if cursor is not None:
-        stmt = stmt.where(WebhookEvent.id < decode_cursor(cursor))
-    rows = [
-        dict(r)
-        for r in (
-            await conn.execute(stmt.order_by(WebhookEvent.id.desc()).limit(limit + 1))
-        ).mappings()
-    ]
-    next_cursor = encode_cursor(rows[limit - 1]["id"]) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return await page(conn, stmt, WebhookEvent.id, cursor, limit)
