@@ -34,4 +34,5 @@ def configure(level: str) -> None:
     root.setLevel(level.upper())
     # Access logs would print every URL; keep them at warning unless asked.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # A tick still running when the next is due is normal (the next one is skipped): no warning.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
