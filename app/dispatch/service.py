@@ -157,6 +157,7 @@ def _claimed_rows(_: str) -> Any:
             ReviewRequest.trigger_at,
             Shop.name.label("shop_name"),
             Shop.settings,
+            Shop.updated_at.label("shop_updated_at"),
             Order.state_id,
             Order.paid_at,
             Order.reference,
@@ -176,9 +177,22 @@ def _claimed_rows(_: str) -> Any:
     )
 
 
+_SETTINGS: dict[tuple[str, datetime], ShopSettings] = {}
+
+
+def _settings(shop_id: str, updated_at: datetime, raw: dict[str, Any]) -> ShopSettings:
+    """A shop's validated settings, parsed again only when the shop row changed."""
+    key = (shop_id, updated_at)
+    parsed = _SETTINGS.get(key)
+    if parsed is None:
+        if len(_SETTINGS) > 10_000:
+            _SETTINGS.clear()
+        parsed = _SETTINGS[key] = ShopSettings.model_validate(raw)
+    return parsed
+
+
 async def _load(conn: AsyncConnection, ids: list[int]) -> list[Claim]:
     rows = (await conn.execute(prepared(conn, _claimed_rows), {"b_ids": ids})).mappings()
-    settings: dict[str, ShopSettings] = {}
     claims = [
         Claim(
             delivery_id=r["delivery_id"],
@@ -195,8 +209,7 @@ async def _load(conn: AsyncConnection, ids: list[int]) -> list[Claim]:
             language=r["language"],
             trigger_at=r["trigger_at"],
             shop_name=r["shop_name"],
-            settings=settings.get(r["shop_id"])
-            or settings.setdefault(r["shop_id"], ShopSettings.model_validate(r["settings"])),
+            settings=_settings(r["shop_id"], r["shop_updated_at"], r["settings"]),
             order={
                 "state_id": r["state_id"],
                 "paid_at": r["paid_at"],
