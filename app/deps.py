@@ -16,12 +16,14 @@ from app.shops import service as shops
 _bearer = HTTPBearer(auto_error=False)
 
 
-def get_settings(request: Request) -> Settings:
+# `async def` on purpose: FastAPI runs plain `def` dependencies in its thread pool, a thread
+# hop per dependency per request on the hot path.
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_engine(request: Request) -> AsyncEngine:
+async def get_engine(request: Request) -> AsyncEngine:
     engine: AsyncEngine = request.app.state.engine
     return engine
 
@@ -47,7 +49,7 @@ ReadConnDep = Annotated[AsyncConnection, Depends(_read_transaction, scope="funct
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def require_admin(settings: SettingsDep, credentials: BearerDep) -> None:
+async def require_admin(settings: SettingsDep, credentials: BearerDep) -> None:
     if settings.admin_token is None:
         raise NotFound("The admin API is disabled: set RELANCE_ADMIN_TOKEN to enable it.")
     if credentials is None or not admin_token_matches(
