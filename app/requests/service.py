@@ -36,12 +36,17 @@ def _delivery_insert(_: str) -> Any:
     return insert(Delivery)
 
 
+def _requests_of_order(_: str) -> Any:
+    return select(ReviewRequest.id).where(
+        ReviewRequest.shop_id == bindparam("b_shop"), ReviewRequest.order_id == bindparam("b_order")
+    )
+
+
 def _cancel_requests(_: str) -> Any:
     return (
         update(ReviewRequest)
         .where(
-            ReviewRequest.shop_id == bindparam("b_shop"),
-            ReviewRequest.order_id == bindparam("b_order"),
+            ReviewRequest.id.in_(bindparam("b_ids", expanding=True)),
             ReviewRequest.status == "scheduled",
         )
         .values(status="cancelled")
@@ -50,14 +55,14 @@ def _cancel_requests(_: str) -> Any:
 
 
 def _cancel_deliveries(_: str) -> Any:
-    # Every e-mail still to come for the order: the first one and any reminder.
-    of_order = select(ReviewRequest.id).where(
-        ReviewRequest.shop_id == bindparam("b_shop"),
-        ReviewRequest.order_id == bindparam("b_order"),
-    )
+    # Explicit ids, not a sub-select: before PostgreSQL first analyzes a new shop's rows, a
+    # sub-select here was planned as a scan of every scheduled delivery (bench/cancel_plan.py).
     return (
         update(Delivery)
-        .where(Delivery.request_id.in_(of_order), Delivery.status == "scheduled")
+        .where(
+            Delivery.request_id.in_(bindparam("b_ids", expanding=True)),
+            Delivery.status == "scheduled",
+        )
         .values(status="cancelled")
     )
 
@@ -177,7 +182,11 @@ async def cancel(
     conn: AsyncConnection, shop_id: str, order_id: int, reason: str, now: datetime
 ) -> list[int]:
     """Cancel the order's pending request and any e-mail still to come (reminders too)."""
-    params = {"b_shop": shop_id, "b_order": order_id, "reason": reason, "updated_at": now}
+    of_order = {"b_shop": shop_id, "b_order": order_id}
+    all_ids = list((await conn.execute(prepared(conn, _requests_of_order), of_order)).scalars())
+    if not all_ids:
+        return []
+    params = {"b_ids": all_ids, "reason": reason, "updated_at": now}
     ids = list((await conn.execute(prepared(conn, _cancel_requests), params)).scalars())
     await conn.execute(prepared(conn, _cancel_deliveries), params)
     return ids
