@@ -19,6 +19,7 @@ from app.requests.models import Delivery, ReviewRequest
 from app.requests.service import due_time
 from app.shops.models import Shop
 from app.shops.schemas import ShopSettings
+from app.shops.service import parsed_settings
 
 
 @dataclass
@@ -177,20 +178,6 @@ def _claimed_rows(_: str) -> Any:
     )
 
 
-_SETTINGS: dict[tuple[str, datetime], ShopSettings] = {}
-
-
-def _settings(shop_id: str, updated_at: datetime, raw: dict[str, Any]) -> ShopSettings:
-    """A shop's validated settings, parsed again only when the shop row changed."""
-    key = (shop_id, updated_at)
-    parsed = _SETTINGS.get(key)
-    if parsed is None:
-        if len(_SETTINGS) > 10_000:
-            _SETTINGS.clear()
-        parsed = _SETTINGS[key] = ShopSettings.model_validate(raw)
-    return parsed
-
-
 async def _load(conn: AsyncConnection, ids: list[int]) -> list[Claim]:
     rows = (await conn.execute(prepared(conn, _claimed_rows), {"b_ids": ids})).mappings()
     claims = [
@@ -209,7 +196,7 @@ async def _load(conn: AsyncConnection, ids: list[int]) -> list[Claim]:
             language=r["language"],
             trigger_at=r["trigger_at"],
             shop_name=r["shop_name"],
-            settings=_settings(r["shop_id"], r["shop_updated_at"], r["settings"]),
+            settings=parsed_settings(r["shop_id"], r["shop_updated_at"], r["settings"]),
             order={
                 "state_id": r["state_id"],
                 "paid_at": r["paid_at"],

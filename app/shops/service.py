@@ -177,7 +177,7 @@ def _webhook_auth(_: str) -> Any:
         ShopWebhookSecret.expires_at.is_(None), ShopWebhookSecret.expires_at > bindparam("b_now")
     )
     return (
-        select(Shop.id, Shop.settings, ShopWebhookSecret.secret_encrypted)
+        select(Shop.id, Shop.settings, Shop.updated_at, ShopWebhookSecret.secret_encrypted)
         .outerjoin(ShopWebhookSecret, (ShopWebhookSecret.shop_id == Shop.id) & active)
         .where(Shop.id == bindparam("b_shop"))
     )
@@ -197,13 +197,30 @@ async def webhook_auth(
         for row in rows
         if row.secret_encrypted is not None
     )
-    return ShopAuth(shop_id, keys, ShopSettings.model_validate(rows[0].settings))
+    return ShopAuth(shop_id, keys, parsed_settings(shop_id, rows[0].updated_at, rows[0].settings))
 
 
 @lru_cache(maxsize=4096)
 def _hmac_key(secret_key: str, encrypted: str) -> bytes:
     # Decrypting is the costliest step of a webhook's check; a stored token never changes.
     return webhook_secret_bytes(decrypt(secret_key, encrypted))
+
+
+_SETTINGS: dict[tuple[str, datetime], ShopSettings] = {}
+
+
+def parsed_settings(shop_id: str, updated_at: datetime, raw: dict[str, Any]) -> ShopSettings:
+    """A shop's validated settings, parsed again only when the shop row changed.
+
+    Every settings change bumps `shops.updated_at`, so the key never serves stale settings.
+    """
+    key = (shop_id, updated_at)
+    parsed = _SETTINGS.get(key)
+    if parsed is None:
+        if len(_SETTINGS) > 10_000:
+            _SETTINGS.clear()
+        parsed = _SETTINGS[key] = ShopSettings.model_validate(raw)
+    return parsed
 
 
 def settings_of(shop: dict[str, Any]) -> ShopSettings:
