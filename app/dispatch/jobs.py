@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,7 +15,7 @@ from app.config import Settings
 from app.db import transaction, utcnow
 from app.dispatch import service
 from app.dispatch.service import Claim
-from app.mail.message import build
+from app.mail.message import Outgoing, build
 from app.mail.templates import localized_date, render_review_request
 from app.mail.transport import (
     PermanentError,
@@ -208,7 +207,7 @@ class Dispatcher:
             await service.release(conn, [claim], self.worker, now)
         stats.paused_shops.add(claim.shop_id)
 
-    def _message(self, claim: Claim, now: datetime) -> EmailMessage:
+    def _message(self, claim: Claim, now: datetime) -> Outgoing:
         token = sign_token(self.settings.secret_key, "review", str(claim.request_id))
         review_url = f"{self.settings.public_url.rstrip('/')}/r/{token}"
         order = claim.order

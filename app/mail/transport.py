@@ -8,12 +8,13 @@ import asyncio
 import os
 import re
 import ssl
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
+
+from app.mail.message import Outgoing
 
 
 class SendError(Exception):
@@ -33,7 +34,7 @@ class PermanentError(SendError):
 
 
 class Transport(Protocol):
-    async def send(self, message: EmailMessage, sender: str, recipient: str) -> None: ...
+    async def send(self, message: Outgoing, sender: str, recipient: str) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -44,15 +45,15 @@ class FileTransport:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    async def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
+    async def send(self, message: Outgoing, sender: str, recipient: str) -> None:
         await asyncio.to_thread(self._write, message)
 
-    def _write(self, message: EmailMessage) -> None:
+    def _write(self, message: Outgoing) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        stem = re.sub(r"[^A-Za-z0-9.-]+", "_", str(message["Message-ID"]).strip("<>"))
+        stem = re.sub(r"[^A-Za-z0-9.-]+", "_", message.message_id.strip("<>"))
         final = self.directory / f"{stem}.eml"
         partial = self.directory / f".{stem}.tmp"
-        partial.write_bytes(message.as_bytes())
+        partial.write_bytes(message.data)
         os.replace(partial, final)  # readers never see half a message
 
     async def close(self) -> None:
@@ -93,11 +94,11 @@ class SmtpTransport:
             await client.login(self.username, self.password or "")
         return client
 
-    async def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
+    async def send(self, message: Outgoing, sender: str, recipient: str) -> None:
         try:
             if self._client is None or not self._client.is_connected:
                 self._client = await self._connect()
-            await self._client.send_message(message, sender=sender, recipients=[recipient])
+            await self._client.sendmail(sender, [recipient], message.data)
         except aiosmtplib.SMTPException as exc:
             await self.close()
             raise classify(exc) from exc

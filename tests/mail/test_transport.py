@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from app.mail.message import Outgoing
 from app.mail.transport import (
     FileTransport,
     PermanentError,
@@ -53,14 +54,14 @@ def tls_context(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
     return context
 
 
-def message(to: str = "marie@example.fr") -> EmailMessage:
+def message(to: str = "marie@example.fr") -> Outgoing:
     msg = EmailMessage()
     msg["From"] = "shop@example.test"
     msg["To"] = to
     msg["Subject"] = "Votre avis"
     msg["Message-ID"] = "<t.1@example.test>"
     msg.set_content("Bonjour")
-    return msg
+    return Outgoing("<t.1@example.test>", msg.as_bytes())
 
 
 @pytest.fixture
