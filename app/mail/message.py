@@ -23,8 +23,11 @@ class Outgoing:
     data: bytes
 
 
-def _header(value: str) -> str:
-    return value if value.isascii() else Header(value, "utf-8").encode()
+def _subject(value: str) -> str:
+    # RFC 2047 encoded words, folded at 76 characters; what a Header would write on flattening.
+    if value.isascii():
+        return value
+    return Header(value, "utf-8", header_name="Subject").encode().lstrip()
 
 
 def build(
@@ -39,7 +42,7 @@ def build(
     language: str,
 ) -> Outgoing:
     msg = MIMEMultipart("alternative")
-    msg["Subject"] = _header(rendered.subject)
+    msg["Subject"] = _subject(rendered.subject)
     msg["From"] = formataddr((from_name or "", from_email), charset="utf-8")
     msg["To"] = to
     if reply_to:
