@@ -10,7 +10,7 @@ transaction, against the same schema (a database migrated by `relance migrate`):
   4. INSERT INTO order_history … ON CONFLICT DO NOTHING RETURNING id
   5. the conditional upsert INSERT INTO orders … ON CONFLICT DO UPDATE … WHERE history_id < new
   6. trigger state: INSERT INTO review_requests … ON CONFLICT DO NOTHING + INSERT INTO deliveries
-     cancel state: UPDATE review_requests … RETURNING id + UPDATE deliveries … (sub-select)
+     cancel state: SELECT the order's request ids, UPDATE review_requests / deliveries by id
   7. UPDATE webhook_events SET outcome, request_id
 
 What it leaves out is exactly the framework layers: FastAPI routing/dependencies, pydantic
@@ -46,7 +46,7 @@ _DAYS = re.compile(r"^P(\d+)D$")
 _ZONES: dict[str, ZoneInfo] = {}
 
 SHOP_SQL = (
-    "SELECT shops.id, shops.settings, shop_webhook_secrets.secret_encrypted \n"
+    "SELECT shops.id, shops.settings, shops.updated_at, shop_webhook_secrets.secret_encrypted \n"
     "FROM shops LEFT OUTER JOIN shop_webhook_secrets ON shop_webhook_secrets.shop_id = "
     "shops.id AND (shop_webhook_secrets.expires_at IS NULL OR shop_webhook_secrets.expires_at "
     "> $1::TIMESTAMP WITH TIME ZONE) \nWHERE shops.id = $2::VARCHAR"
@@ -120,16 +120,21 @@ PROMOTE_SQL = (
     "review_requests.order_id = $7::BIGINT AND review_requests.status = $8::VARCHAR AND "
     "review_requests.source = $9::VARCHAR RETURNING review_requests.id"
 )
+# Cancel as app/requests/service.py does since 20:24: the order's request ids, then both updates
+# by id (SQLAlchemy expands the ids into `IN ($5, $6, …)`; `= ANY($5)` is the same work).
+ORDER_REQUESTS_SQL = (
+    "SELECT review_requests.id \nFROM review_requests \nWHERE review_requests.shop_id = "
+    "$1::VARCHAR AND review_requests.order_id = $2::BIGINT"
+)
 CANCEL_REQUEST_SQL = (
     "UPDATE review_requests SET status=$1::VARCHAR, reason=$2::VARCHAR, updated_at=$3::TIMESTAMP "
-    "WITH TIME ZONE WHERE review_requests.shop_id = $4::VARCHAR AND review_requests.order_id = "
-    "$5::BIGINT AND review_requests.status = $6::VARCHAR RETURNING review_requests.id"
+    "WITH TIME ZONE WHERE review_requests.id = ANY($5::BIGINT[]) AND review_requests.status = "
+    "$4::VARCHAR RETURNING review_requests.id"
 )
 CANCEL_DELIVERIES_SQL = (
     "UPDATE deliveries SET status=$1::VARCHAR, reason=$2::VARCHAR, updated_at=$3::TIMESTAMP WITH "
-    "TIME ZONE WHERE deliveries.request_id IN (SELECT review_requests.id \nFROM review_requests "
-    "\nWHERE review_requests.shop_id = $4::VARCHAR AND review_requests.order_id = $5::BIGINT) AND "
-    "deliveries.status = $6::VARCHAR"
+    "TIME ZONE WHERE deliveries.request_id = ANY($5::BIGINT[]) AND deliveries.status = "
+    "$4::VARCHAR"
 )
 OUTCOME_SQL = (
     "UPDATE webhook_events SET outcome=$1::VARCHAR, request_id=$2::BIGINT WHERE "
@@ -293,17 +298,19 @@ async def _handle(shop_id: str, headers: dict[bytes, bytes], body: bytes) -> tup
                     await conn.execute(OLDER_PAID_SQL, paid_at, shop_id, order_id, paid_at)
             elif state_id in settings["cancel_state_ids"]:
                 reason = CANCEL_REASONS.get(state_id, "order_cancelled")
-                ids = [
-                    r[0]
-                    for r in await conn.fetch(
-                        CANCEL_REQUEST_SQL, "cancelled", reason, now, shop_id, order_id, "scheduled"
+                all_ids = [r[0] for r in await conn.fetch(ORDER_REQUESTS_SQL, shop_id, order_id)]
+                if all_ids:
+                    ids = [
+                        r[0]
+                        for r in await conn.fetch(
+                            CANCEL_REQUEST_SQL, "cancelled", reason, now, "scheduled", all_ids
+                        )
+                    ]
+                    await conn.execute(
+                        CANCEL_DELIVERIES_SQL, "cancelled", reason, now, "scheduled", all_ids
                     )
-                ]
-                await conn.execute(
-                    CANCEL_DELIVERIES_SQL, "cancelled", reason, now, shop_id, order_id, "scheduled"
-                )
-                if ids:
-                    outcome, request_id = "cancelled", ids[0]
+                    if ids:
+                        outcome, request_id = "cancelled", ids[0]
             elif state_id in settings["trigger_state_ids"]:
                 due = _due(occurred, settings["delay"], settings["timezone"])
                 lang = language if language in LANGUAGES else settings["default_language"]
