@@ -22,7 +22,7 @@ from typing import Any
 
 from bench import common
 from bench.common import log
-from bench.scale import Recorder, _plan_facts
+from bench.scale import Recorder, explain
 
 
 async def fill(dsn: str, shop_id: str, rows: int) -> None:
@@ -74,16 +74,7 @@ async def explain_cancel(dsn: str, shop_id: str, order_id: int) -> list[dict[str
             elapsed = time.perf_counter() - start
             await trans.rollback()
         recorder.capture = False
-        plans = []
-        async with engine.connect() as conn:
-            trans = await conn.begin()
-            for statement, params in recorder.statements:
-                rows = await conn.exec_driver_sql(
-                    "EXPLAIN (ANALYZE) " + statement, tuple(params or ())
-                )
-                plan = [r[0] for r in rows]
-                plans.append({"statement": statement, "plan": plan, **_plan_facts(plan)})
-            await trans.rollback()
+        plans: list[dict[str, Any]] = await explain(engine, recorder.statements, "ANALYZE")
         plans.append({"cancel_call_ms": round(elapsed * 1000, 3)})
         return plans
     finally:

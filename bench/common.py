@@ -314,3 +314,26 @@ def temp_dir(stack: contextlib.ExitStack, prefix: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix))
     stack.callback(shutil.rmtree, path, True)
     return path
+
+
+# Products of the generated orders (shaped like tests/factories.py).
+PRODUCTS = [
+    {
+        "id": 12,
+        "id_product_attribute": 0,
+        "name": "Mug en grès",
+        "reference": "MUG-01",
+        "quantity": 1,
+        "url": "https://shop.example/12-mug.html",
+        "image_url": "https://shop.example/img/12.jpg",
+    },
+    {
+        "id": 31,
+        "id_product_attribute": 4,
+        "name": "Théière fonte 1 L",
+        "reference": "TEA-31",
+        "quantity": 2,
+        "url": "https://shop.example/31-theiere.html",
+        "image_url": "https://shop.example/img/31.jpg",
+    },
+]

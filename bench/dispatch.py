@@ -33,31 +33,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench import common, profiling
-from bench.common import LOAD_CPU, PYTHON, SERVER_CPU, log
+from bench.common import LOAD_CPU, PRODUCTS, PYTHON, SERVER_CPU, log
 from bench.cpu import background_busy
 
 TARGET_RATIO = 0.5
 LANGUAGES = ["fr", "en", "de", "es", "it"]
-PRODUCTS = [
-    {
-        "id": 12,
-        "id_product_attribute": 0,
-        "name": "Mug en grès",
-        "reference": "MUG-01",
-        "quantity": 1,
-        "url": "https://shop.example/12-mug.html",
-        "image_url": "https://shop.example/img/12.jpg",
-    },
-    {
-        "id": 31,
-        "id_product_attribute": 4,
-        "name": "Théière fonte 1 L",
-        "reference": "TEA-31",
-        "quantity": 2,
-        "url": "https://shop.example/31-theiere.html",
-        "image_url": "https://shop.example/img/31.jpg",
-    },
-]
 
 
 class Sink:

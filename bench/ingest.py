@@ -42,32 +42,12 @@ from pathlib import Path
 from typing import Any
 
 from bench import common, profiling
-from bench.common import LOAD_CPU, PYTHON, RELANCE, SERVER_CPU, log
+from bench.common import LOAD_CPU, PRODUCTS, PYTHON, RELANCE, SERVER_CPU, log
 from bench.cpu import CpuMeter, background_busy
 
 LUA = Path(__file__).with_name("webhooks.lua")
 TARGETS = {"asyncpg_ratio": 0.5, "bare_ratio": 0.25, "p99_ms": 20.0}
 
-PRODUCTS = [
-    {
-        "id": 12,
-        "id_product_attribute": 0,
-        "name": "Mug en grès",
-        "reference": "MUG-01",
-        "quantity": 1,
-        "url": "https://shop.example/12-mug.html",
-        "image_url": "https://shop.example/img/12.jpg",
-    },
-    {
-        "id": 31,
-        "id_product_attribute": 4,
-        "name": "Théière fonte 1 L",
-        "reference": "TEA-31",
-        "quantity": 2,
-        "url": "https://shop.example/31-theiere.html",
-        "image_url": "https://shop.example/img/31.jpg",
-    },
-]
 STATES = {
     5: {"name": "Delivered", "paid": True, "shipped": True, "delivery": True, "logable": True},
     6: {"name": "Canceled", "paid": False, "shipped": False, "delivery": False, "logable": False},

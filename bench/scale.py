@@ -259,16 +259,7 @@ async def measure(dsn: str, args: argparse.Namespace) -> dict[str, Any]:
                 await fn(conn)
                 await trans.rollback()
             recorder.capture = False
-            plans = []
-            async with engine.connect() as conn:
-                trans = await conn.begin()
-                for statement, params in recorder.statements:
-                    rows = await conn.exec_driver_sql(
-                        "EXPLAIN (ANALYZE, BUFFERS) " + statement, tuple(params or ())
-                    )
-                    plan = [r[0] for r in rows]
-                    plans.append({"statement": statement, "plan": plan, **_plan_facts(plan)})
-                await trans.rollback()
+            plans = await explain(engine, recorder.statements, "ANALYZE, BUFFERS")
             stats["statements"] = len(plans)
             stats["plans"] = plans
             stats["index_backed"] = all(not p["seq_scans_on_big_tables"] for p in plans)
@@ -321,6 +312,21 @@ async def profile_calls(name: str, engine: Any, make: Any, args: argparse.Namesp
 _SEQ = re.compile(r"Seq Scan on (\w+)")
 _INDEX = re.compile(r"(?:Index|Index Only|Bitmap Index) Scan (?:Backward )?(?:using|on) (\w+)")
 _EXEC = re.compile(r"Execution Time: ([\d.]+) ms")
+
+
+async def explain(engine: Any, statements: list[Any], options: str) -> list[dict[str, Any]]:
+    """EXPLAIN (options) of each recorded statement, in order, in one rolled-back transaction."""
+    plans = []
+    async with engine.connect() as conn:
+        trans = await conn.begin()
+        for statement, params in statements:
+            rows = await conn.exec_driver_sql(
+                f"EXPLAIN ({options}) {statement}", tuple(params or ())
+            )
+            plan = [r[0] for r in rows]
+            plans.append({"statement": statement, "plan": plan, **_plan_facts(plan)})
+        await trans.rollback()
+    return plans
 
 
 def _plan_facts(plan: list[str]) -> dict[str, Any]:

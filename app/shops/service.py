@@ -168,14 +168,13 @@ async def rotate_webhook_secret(
     return secret, expires
 
 
-def _active_secret(now: datetime) -> Any:
+def _active_secret(now: Any) -> Any:
+    """Secrets that still verify at `now` (a datetime, or a bind parameter)."""
     return or_(ShopWebhookSecret.expires_at.is_(None), ShopWebhookSecret.expires_at > now)
 
 
 def _webhook_auth(_: str) -> Any:
-    active = or_(
-        ShopWebhookSecret.expires_at.is_(None), ShopWebhookSecret.expires_at > bindparam("b_now")
-    )
+    active = _active_secret(bindparam("b_now"))
     return (
         select(Shop.id, Shop.settings, Shop.updated_at, ShopWebhookSecret.secret_encrypted)
         .outerjoin(ShopWebhookSecret, (ShopWebhookSecret.shop_id == Shop.id) & active)
