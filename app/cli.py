@@ -1,15 +1,20 @@
-"""`relance serve | worker | migrate | shop create | demo`."""
+"""`relance serve | worker | migrate | shop create | demo | rekey`."""
 
 import argparse
 import asyncio
 import json
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from alembic import command
+from pydantic import ValidationError
 
 from app import logs
-from app.config import get_settings
+from app.config import Settings, describe_errors, get_settings, log_key_notice
+
+if TYPE_CHECKING:
+    from app.rekey import Rekeyed
 
 
 def _migrate(_: argparse.Namespace) -> None:
@@ -20,28 +25,24 @@ def _migrate(_: argparse.Namespace) -> None:
 
 
 def _serve(args: argparse.Namespace) -> None:
-    import uvicorn
-
+    from app import server
     from app.main import create_app
 
     settings = get_settings()
-    logs.configure(settings.log_level)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None)
+    server.run(create_app(settings), settings, args.host, args.port, args.http)
 
 
 def _worker(_: argparse.Namespace) -> None:
-    settings = get_settings()
-    logs.configure(settings.log_level)
     asyncio.run(_run_worker())
 
 
 async def _run_worker() -> None:
-    from app.db import create_engine
+    from app.db import engine_for
     from app.dispatch.jobs import Dispatcher
     from app.main import start_scheduler, stop_scheduler
 
     settings = get_settings()
-    engine = create_engine(settings.database_url, settings.db_pool_size)
+    engine = engine_for(settings)
     dispatcher = Dispatcher(engine, settings)
     scheduler = start_scheduler(dispatcher, settings.dispatch_interval)
     stop = asyncio.Event()
@@ -56,8 +57,6 @@ async def _run_worker() -> None:
 
 
 def _shop_create(args: argparse.Namespace) -> None:
-    from pydantic import ValidationError
-
     from app.shops.schemas import ShopCreate
 
     try:
@@ -75,13 +74,13 @@ def _shop_create(args: argparse.Namespace) -> None:
 
 
 async def _create_shop(body: object) -> dict[str, object]:
-    from app.db import create_engine, transaction, utcnow
+    from app.db import engine_for, transaction, utcnow
     from app.shops import service
     from app.shops.schemas import ShopCreate
 
     assert isinstance(body, ShopCreate)
     settings = get_settings()
-    engine = create_engine(settings.database_url)
+    engine = engine_for(settings)
     try:
         async with transaction(engine) as conn:
             created = await service.create(
@@ -96,6 +95,37 @@ async def _create_shop(body: object) -> dict[str, object]:
         await engine.dispose()
     result: dict[str, object] = created.model_dump(mode="json")
     return result
+
+
+def _rekey(args: argparse.Namespace) -> None:
+    from app.rekey import UnreadableSecrets
+
+    old_key = sys.stdin.readline().strip() if args.from_key == "-" else args.from_key
+    if not old_key:
+        print("error: --from-key: the previous key is empty", file=sys.stderr)
+        raise SystemExit(2)
+    try:
+        done = asyncio.run(_rekey_all(old_key))
+    except UnreadableSecrets as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    print(
+        f"re-encrypted {done.reencrypted} stored secret(s) with the current key "
+        f"({done.already_current} already used it)",
+        file=sys.stderr,
+    )
+
+
+async def _rekey_all(old_key: str) -> "Rekeyed":
+    from app.db import engine_for
+    from app.rekey import rekey
+
+    settings = get_settings()
+    engine = engine_for(settings)
+    try:
+        return await rekey(engine, old_key, settings.secret_key)
+    finally:
+        await engine.dispose()
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -113,6 +143,12 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--http",
+        choices=["httptools", "h11"],
+        default="httptools",
+        help="HTTP parser (default httptools; h11 is pure Python and slower)",
+    )
     serve.set_defaults(func=_serve)
     sub.add_parser("worker", help="run only the scheduler and dispatcher").set_defaults(
         func=_worker
@@ -130,9 +166,31 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="show Relance working end to end, on the defaults").set_defaults(
         func=_demo
     )
+    rekey = sub.add_parser(
+        "rekey",
+        help="re-encrypt stored secrets from a previous RELANCE_SECRET_KEY to the current one",
+    )
+    rekey.add_argument(
+        "--from-key", required=True, metavar="OLD", help="the previous key ('-': read stdin)"
+    )
+    rekey.set_defaults(func=_rekey)
     return root
+
+
+def _settings_or_exit() -> Settings:
+    """The settings, or one line per wrong variable and exit status 2 (no traceback)."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        for line in describe_errors(exc):
+            print(f"error: {line}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
+    settings = _settings_or_exit()
+    if args.func in (_serve, _worker):
+        logs.configure(settings.log_level)
+    log_key_notice(settings)
     args.func(args)

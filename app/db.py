@@ -12,6 +12,8 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
+from app.config import Settings
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -56,18 +58,56 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}
 
 
-def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
-    """Create the engine; on SQLite, WAL, a busy timeout and `BEGIN IMMEDIATE` for writers."""
+def create_engine(
+    url: str,
+    pool_size: int = 10,
+    *,
+    connect_timeout: float = 5.0,
+    command_timeout: float | None = 10.0,
+    pool_timeout: float = 5.0,
+) -> AsyncEngine:
+    """Create the engine, with a timeout on every wait so a stalled database answers 503.
+
+    On SQLite: WAL, `BEGIN IMMEDIATE` for writers, and the command timeout as busy timeout.
+    `command_timeout=None` (migrations, which may build large indexes) waits as long as needed.
+    SQL parameters are kept out of error messages: they hold names and e-mail addresses,
+    and error messages end up in logs.
+    """
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
-        _configure_sqlite(engine)
+        busy = command_timeout or 3600.0
+        engine = create_async_engine(
+            url,
+            connect_args={"timeout": busy},
+            pool_timeout=pool_timeout,
+            hide_parameters=True,
+        )
+        _configure_sqlite(engine, busy)
         return engine
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=pool_timeout,
+        pool_pre_ping=False,
+        hide_parameters=True,
+        # asyncpg: `timeout` bounds connecting, `command_timeout` every statement (rollback
+        # included), so a stalled link fails fast instead of holding the request.
+        connect_args={"timeout": connect_timeout, "command_timeout": command_timeout},
     )
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def engine_for(settings: Settings) -> AsyncEngine:
+    """The engine a process builds from its settings (pool size and timeouts)."""
+    return create_engine(
+        settings.database_url,
+        settings.db_pool_size,
+        connect_timeout=settings.db_connect_timeout,
+        command_timeout=settings.db_command_timeout,
+        pool_timeout=settings.db_pool_timeout,
+    )
+
+
+def _configure_sqlite(engine: AsyncEngine, busy_timeout: float) -> None:
     # SQLAlchemy's documented aiosqlite recipe: take transaction control away from the driver
     # so that we emit BEGIN ourselves. Writers begin IMMEDIATE (take the write lock first), so
     # a read-then-write transaction never fails with SQLITE_BUSY halfway through.
@@ -76,7 +116,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()

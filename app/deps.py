@@ -1,9 +1,11 @@
 """FastAPI dependencies: the request's transaction, the runtime, and who is calling."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -12,6 +14,7 @@ from app.db import transaction, utcnow
 from app.errors import NotFound, Unauthorized
 from app.security import admin_token_matches
 from app.shops import service as shops
+from app.validation import INT64_MAX
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -75,3 +78,58 @@ async def shop_for_read(shop_id: str, conn: ReadConnDep, credentials: BearerDep)
 AdminDep = Depends(require_admin)
 ShopDep = Annotated[dict[str, Any], Depends(shop_for_write, scope="function")]
 ReadShopDep = Annotated[dict[str, Any], Depends(shop_for_read, scope="function")]
+
+
+# Ids are 64-bit in both databases: a larger number is refused (422) where it is parsed,
+# instead of overflowing in the database driver.
+IdPath = Annotated[int, Path(gt=0, le=INT64_MAX)]
+IdQuery = Annotated[int | None, Query(gt=0, le=INT64_MAX)]
+CursorQuery = Annotated[
+    str | None, Query(max_length=100, description="`next_cursor` of the previous page.")
+]
+
+
+class _DeferredJSONRequest(Request):
+    """A request whose malformed JSON body reads as `...` instead of raising.
+
+    `...` because no body type of ours accepts it: pydantic refuses it for models (even with
+    the `from_attributes` FastAPI validates with, which would fill an arbitrary object's
+    fields with defaults), optional models, dicts, lists, strings and numbers.
+    """
+
+    json_error: str | None = None
+
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+            self.json_error = str(exc) or type(exc).__name__
+            return ...
+
+
+class AuthFirstRoute(APIRoute):
+    """A route that checks who is calling before it says anything about the body.
+
+    FastAPI parses the JSON body before it solves dependencies, so a caller without a valid key
+    sending malformed JSON would get a detailed 422 instead of 401 (or 404 for another shop's
+    key). Field validation already runs after the dependencies; this defers the syntax error
+    to that same point: the body reads as a value no model accepts, the dependencies run (and
+    may refuse), and only then is the validation error reported as a JSON syntax error.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            deferred = _DeferredJSONRequest(request.scope, request.receive)
+            try:
+                return await handler(deferred)
+            except RequestValidationError:
+                if deferred.json_error is None:
+                    raise
+                msg = f"JSON decode error: {deferred.json_error}"
+                raise RequestValidationError(
+                    [{"type": "json_invalid", "loc": ("body",), "msg": msg}]
+                ) from None
+
+        return handle

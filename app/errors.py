@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("relance.errors")
@@ -90,7 +91,9 @@ def validation_errors(raw: list[Any]) -> list[dict[str, Any]]:
 
 def is_database_unavailable(exc: BaseException) -> bool:
     """True when the error means the database cannot be reached, not that a query is wrong."""
-    if isinstance(exc, (ConnectionError, TimeoutError)):
+    # TimeoutError: connecting or a statement took too long; PoolTimeout: every pooled
+    # connection is busy (usually a stalled database holding them all).
+    if isinstance(exc, (ConnectionError, TimeoutError, PoolTimeout)):
         return True
     if isinstance(exc, InterfaceError):
         return True
@@ -139,5 +142,16 @@ def install_handlers(app: FastAPI) -> None:
         )
 
     # Registered per class (not for Exception) so Starlette answers without re-raising.
-    for cls in (DBAPIError, OSError, TimeoutError):
+    for cls in (DBAPIError, OSError, TimeoutError, PoolTimeout):
         app.add_exception_handler(cls, _unavailable)
+
+    # Anything else is a bug: still a problem+json answer, never a stack trace; Starlette
+    # re-raises it afterwards so the server logs it.
+    @app.exception_handler(Exception)
+    async def _internal(_: Request, exc: Exception) -> JSONResponse:
+        return problem(
+            500,
+            "Internal error",
+            "Something went wrong on our side; nothing was recorded.",
+            "https://relance.dev/problems/internal",
+        )

@@ -1,5 +1,6 @@
 """`/healthz` (alive) and `/readyz` (database, migrations, scheduler, paused shops)."""
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +11,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from app.db import transaction
-from app.errors import is_database_unavailable
+from app.errors import PROBLEM_JSON, is_database_unavailable
 from app.shops import service as shops
 
 router = APIRouter(tags=["operations"])
 
 ROOT = Path(__file__).resolve().parents[1]
+READY_TIMEOUT = 2.0  # seconds
 
 
 def alembic_config(database_url: str | None = None) -> Config:
@@ -40,14 +42,17 @@ async def readyz(request: Request) -> JSONResponse:
     state = request.app.state
     body: dict[str, Any] = {"scheduler": state.scheduler_state()}
     try:
-        async with transaction(state.engine, read_only=True) as conn:
-            current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
-            paused = await shops.paused_shops(conn)
+        # Its own short deadline: a load balancer must hear "not ready" while the database
+        # is stalled, not wait for the statement timeout.
+        async with asyncio.timeout(READY_TIMEOUT):
+            async with transaction(state.engine, read_only=True) as conn:
+                current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+                paused = await shops.paused_shops(conn)
     except Exception as exc:
         if not is_database_unavailable(exc) and "alembic_version" not in str(exc):
             raise
-        body.update(status="unavailable", database="unreachable or not migrated")
-        return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+        body["database"] = "unreachable or not migrated"
+        return _not_ready("The database is unreachable, stalled or not migrated.", body)
     head = head_revision()
     body.update(
         database="ok",
@@ -61,6 +66,20 @@ async def readyz(request: Request) -> JSONResponse:
             for p in paused
         ],
     )
-    ready = current == head
-    body["status"] = "ok" if ready else "migrations pending: run `relance migrate`"
-    return JSONResponse(body, status_code=200 if ready else 503)
+    if current != head:
+        return _not_ready("Migrations are pending: run `relance migrate`.", body)
+    return JSONResponse({"status": "ok", **body})
+
+
+def _not_ready(detail: str, body: dict[str, Any]) -> JSONResponse:
+    """A 503 in the problem+json shape, with what was learnt as extension members."""
+    problem = {
+        "type": "https://relance.dev/problems/not-ready",
+        "title": "Not ready",
+        "status": 503,
+        "detail": detail,
+        **body,
+    }
+    return JSONResponse(
+        problem, status_code=503, media_type=PROBLEM_JSON, headers={"Retry-After": "5"}
+    )

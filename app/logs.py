@@ -5,7 +5,10 @@ import logging
 import re
 from datetime import UTC, datetime
 
-_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)")
+# Any character that can stand in an address, non-ASCII included (internationalised
+# addresses are masked like the others).
+_ADDR = r"[^\s@<>()\[\]{},;:\"'`|\\/]"
+_EMAIL = re.compile(rf"({_ADDR}){_ADDR}*@({_ADDR}+)")
 
 
 def mask_emails(text: str) -> str:
@@ -32,7 +35,14 @@ def configure(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    quiet_libraries()
+
+
+def quiet_libraries() -> None:
+    """Levels of the libraries whose chatter is noise, or worse, personal data."""
     # Access logs would print every URL; keep them at warning unless asked.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     # A tick still running when the next is due is normal (the next one is skipped): no warning.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    # At debug level aiosqlite logs every statement with its parameters: names, addresses.
+    logging.getLogger("aiosqlite").setLevel(logging.WARNING)

@@ -7,9 +7,9 @@ from contextlib import asynccontextmanager
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
 
-from app import health
+from app import health, metrics, openapi
 from app.config import Settings, get_settings
-from app.db import create_engine, utcnow
+from app.db import engine_for, utcnow
 from app.dispatch.jobs import Dispatcher
 from app.errors import install_handlers
 from app.requests.router import router as requests_router
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url, settings.db_pool_size)
+        engine = engine_for(settings)
         dispatcher = Dispatcher(engine, settings)
         scheduler = None
         if settings.scheduler == "on":
@@ -74,7 +74,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_handlers(app)
+    openapi.install(app)
+    app.add_middleware(metrics.MetricsMiddleware)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(webhooks_router)
     app.include_router(shops_router)
     app.include_router(requests_router)

@@ -8,6 +8,7 @@ from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.errors import InvalidInput
+from app.validation import INT64_MAX
 
 
 def encode_cursor(last_id: int) -> str:
@@ -18,9 +19,12 @@ def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _, value = text.partition(":")
-        if kind != "id":
+        if kind != "id" or not value.isdigit() or len(value) > 19:
             raise ValueError(kind)
-        return int(value)
+        last_id = int(value)
+        if not 0 < last_id <= INT64_MAX:
+            raise ValueError(value)
+        return last_id
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput(
             "Invalid cursor.", [{"loc": ["query", "cursor"], "msg": "not a cursor from this API"}]

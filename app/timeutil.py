@@ -30,26 +30,36 @@ class Duration:
             m, s = divmod(rem, 60)
             out += "T" + (f"{int(h)}H" if h else "") + (f"{int(m)}M" if m else "")
             if s or (not h and not m):
-                out += f"{s:g}S"
+                out += f"{s:.3f}".rstrip("0").rstrip(".") + "S"
         return out
 
     def approx(self) -> timedelta:
         return timedelta(days=self.days, seconds=self.seconds)
 
 
+# Every duration is bounded where it is parsed, so nothing accepted can overflow a datetime
+# later (a reminder scheduled after a send, a max age compared at send time).
+MAX_DAYS = 3660  # about ten years
+MAX_SECONDS = MAX_DAYS * 86400
+_MAX_TEXT = 64
+
+
 @lru_cache(maxsize=1024)
 def parse_duration(value: str | int | float) -> Duration:
     """Parse `"P2D"`, `"PT30S"`, `"P1W"`, `"P1DT12H"` or a number of seconds.
 
-    Years and months are refused: their length is ambiguous.
+    Years and months are refused: their length is ambiguous. Seconds keep millisecond
+    precision; the whole duration is at most `MAX_DAYS` days.
     """
     if isinstance(value, bool):
         raise ValueError("expected an ISO 8601 duration or a number of seconds")
     if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return Duration(0, float(value))
+        if not 0 <= value <= MAX_SECONDS:  # also refuses NaN
+            raise ValueError(f"a duration must be between 0 and {MAX_DAYS} days")
+        return _bounded(0, float(value))
     text = value.strip().upper()
+    if len(text) > _MAX_TEXT:
+        raise ValueError(f"a duration is at most {_MAX_TEXT} characters")
     if text.lstrip("-").replace(".", "", 1).isdigit():
         return parse_duration(float(text))
     match = _ISO.match(text)
@@ -59,7 +69,17 @@ def parse_duration(value: str | int | float) -> Duration:
             "(years and months are not accepted)"
         )
     g = {k: float(v) if v else 0.0 for k, v in match.groupdict().items()}
-    return Duration(int(g["w"] * 7 + g["d"]), g["h"] * 3600 + g["m"] * 60 + g["s"])
+    days = g["w"] * 7 + g["d"]
+    seconds = g["h"] * 3600 + g["m"] * 60 + g["s"]
+    if days > MAX_DAYS or days * 86400 + seconds > MAX_SECONDS:
+        raise ValueError(f"a duration must be at most {MAX_DAYS} days")
+    return _bounded(int(days), seconds)
+
+
+def _bounded(days: int, seconds: float) -> Duration:
+    if days * 86400 + seconds > MAX_SECONDS:
+        raise ValueError(f"a duration must be at most {MAX_DAYS} days")
+    return Duration(days, round(seconds, 3))
 
 
 def add_duration(start: datetime, duration: Duration, tz: ZoneInfo) -> datetime:

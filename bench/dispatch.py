@@ -203,11 +203,13 @@ async def db_counts(engine: Any) -> dict[str, Any]:
 async def prerender(settings: Any, shop: dict[str, Any], n: int) -> list[Any]:
     """N messages rendered by the dispatcher's own code (same templates, same MIME building)."""
     from app.dispatch.jobs import Dispatcher
-    from app.dispatch.service import Claim
+    from app.dispatch.service import Claim, OrderSnapshot
     from app.shops.schemas import ShopSettings
 
     now = datetime.now(UTC)
-    shop_settings = ShopSettings(timezone="Europe/Paris", default_language="fr")
+    shop_settings = ShopSettings(timezone="Europe/Paris", default_language="fr").model_dump(
+        mode="json"
+    )
     dispatcher = Dispatcher(None, settings)  # type: ignore[arg-type]  # engine unused here
     messages = []
     for i in range(n):
@@ -226,16 +228,17 @@ async def prerender(settings: Any, shop: dict[str, Any], n: int) -> list[Any]:
             language=LANGUAGES[i % 5],
             trigger_at=now - timedelta(days=2),
             shop_name=shop["name"],
-            settings=shop_settings,
-            order={
-                "state_id": 5,
-                "paid_at": now - timedelta(days=6),
-                "reference": f"REF{i:08d}",
-                "firstname": "Marie",
-                "lastname": "Dupont",
-                "products": PRODUCTS[: 1 + i % 2],
-                "ordered_at": now - timedelta(days=7),
-            },
+            shop_updated_at=now,
+            raw_settings=shop_settings,
+            order_row=OrderSnapshot(
+                state_id=5,
+                paid_at=now - timedelta(days=6),
+                reference=f"REF{i:08d}",
+                firstname="Marie",
+                lastname="Dupont",
+                products=PRODUCTS[: 1 + i % 2],
+                ordered_at=now - timedelta(days=7),
+            ),
         )
         messages.append((dispatcher._message(claim, now), claim.email))
     return messages

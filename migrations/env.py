@@ -28,7 +28,7 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async() -> None:
-    engine = create_engine(_url())
+    engine = create_engine(_url(), command_timeout=None)  # an index build may take long
     async with engine.connect() as connection:
         await connection.run_sync(_run)
         await connection.commit()

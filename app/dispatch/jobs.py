@@ -4,17 +4,21 @@ import asyncio
 import logging
 import os
 import socket
+import time
+import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app import metrics
 from app.config import Settings
 from app.db import transaction, utcnow
 from app.dispatch import service
 from app.dispatch.service import Claim
+from app.errors import is_database_unavailable
 from app.mail.message import Outgoing, build
 from app.mail.templates import localized_date, render_review_request
 from app.mail.transport import (
@@ -22,6 +26,7 @@ from app.mail.transport import (
     RecipientRejected,
     TransientError,
     Transport,
+    Utf8Unsupported,
     transport_from_url,
 )
 from app.requests.rules import skip_reason
@@ -31,6 +36,12 @@ from app.shops import service as shops
 log = logging.getLogger("relance.dispatch")
 
 MAX_BACKOFF = timedelta(hours=6)
+RECORD_RETRY_FIRST = 0.5  # seconds; doubles up to RECORD_RETRY_MAX while the lease lasts
+RECORD_RETRY_MAX = 5.0
+
+
+class DatabaseLost(Exception):
+    """An outcome could not be recorded before the claim's lease ran out."""
 
 
 def worker_name() -> str:
@@ -75,19 +86,11 @@ class Dispatcher:
             transport = self._transport_factory()
             try:
                 while not self._stopping:
-                    batch_now = now or utcnow()
-                    async with transaction(self.engine) as conn:
-                        claims = await service.claim(
-                            conn,
-                            worker=self.worker,
-                            now=batch_now,
-                            lease=self.settings.claim_lease,
-                            limit=self.settings.claim_batch,
-                            message_domain=self.settings.message_id_domain,
-                        )
+                    claims = await self._claim(now or utcnow())
                     if not claims:
                         break
-                    await self._send_batch(claims, transport, now, stats)
+                    if not await self._send_batch(claims, transport, now, stats):
+                        break
             finally:
                 await transport.close()
         if stats.sent or stats.skipped or stats.failed or stats.retried:
@@ -107,9 +110,27 @@ class Dispatcher:
         async with self._lock:
             pass
 
+    async def _claim(self, now: datetime) -> list[Claim]:
+        try:
+            async with transaction(self.engine) as conn:
+                return await service.claim(
+                    conn,
+                    worker=self.worker,
+                    now=now,
+                    lease=self.settings.claim_lease,
+                    limit=self.settings.claim_batch,
+                    message_domain=self.settings.message_id_domain,
+                )
+        except Exception as exc:
+            if not is_database_unavailable(exc):
+                raise
+            log.warning("dispatch: database unavailable (%s); next tick", type(exc).__name__)
+            return []
+
     async def _send_batch(
         self, claims: list[Claim], transport: Transport, now: datetime | None, stats: TickStats
-    ) -> None:
+    ) -> bool:
+        """Deliver each claim in turn; False when the tick must end (stopping, database lost)."""
         sent_now: dict[tuple[str, str], datetime] = {}
         margin = timedelta(seconds=2 * self.settings.smtp_timeout)
         for index, claim in enumerate(claims):
@@ -117,88 +138,191 @@ class Dispatcher:
             # Never start an SMTP conversation that could outlive our lease: give the rest back.
             if self._stopping or (now is None and moment + margin > claim.lease_until):
                 await self._release(claims[index:], moment, stats)
-                return
+                return False
             if claim.shop_id in stats.paused_shops:
                 await self._release([claim], moment, stats)
                 continue
             key = (claim.shop_id, claim.email_normalized)
             if claim.kind == "first" and key in sent_now:
                 claim.last_sent_to_customer = sent_now[key]
-            if await self._deliver(claim, transport, moment, stats):
-                sent_now[key] = moment
+            try:
+                if await self._deliver(claim, transport, moment, stats):
+                    sent_now[key] = moment
+            except DatabaseLost:
+                # Its outcome could not be recorded within the lease; what is left of the
+                # batch is given back if the database answers again, else its lease expires.
+                await self._release(claims[index + 1 :], now or utcnow(), stats)
+                return False
+            except Exception:
+                # Even recording failed: this one waits for its lease, the others go on.
+                log.exception("delivery %s: outcome not recorded", claim.delivery_id)
+        return True
 
     async def _deliver(
         self, claim: Claim, transport: Transport, now: datetime, stats: TickStats
     ) -> bool:
-        reason = skip_reason(
-            settings=claim.settings,
-            order_state_id=claim.order["state_id"],
-            paid_at=claim.order["paid_at"],
-            last_sent_to_customer=claim.last_sent_to_customer,
-            trigger_at=claim.trigger_at,
-            is_first=claim.kind == "first",
-            now=now,
-        )
-        if reason is not None:
-            await self._record(service.mark_final, claim, now, "skipped", reason)
-            stats.skipped += 1
+        """Re-check, render, send and record one e-mail. Errors stay with this delivery."""
+        try:
+            reason = self._skip_reason(claim, now)
+            if reason is not None:
+                await self._final(claim, now, stats, "skipped", reason)
+                return False
+            reminder_due = service.next_reminder_due(claim, now)
+        except DatabaseLost:
+            raise
+        except Exception as exc:
+            await self._internal_error(claim, now, exc, stats)
             return False
         try:
             message = self._message(claim, now)
         except Exception as exc:  # a template bug must not wedge the queue
-            log.exception("delivery %s: rendering failed", claim.delivery_id)
+            log.error("delivery %s: rendering failed: %s", claim.delivery_id, type(exc).__name__)
             error = f"{type(exc).__name__}: {exc}"[:500]
-            await self._record(service.mark_final, claim, now, "failed", "render_failed", error)
-            stats.failed += 1
+            await self._final(claim, now, stats, "failed", "render_failed", error)
             return False
         sender = claim.settings.from_email or self.settings.default_from
         try:
             await transport.send(message, sender, claim.email)
         except RecipientRejected as exc:
-            await self._record(
-                service.mark_final, claim, now, "failed", "recipient_rejected", str(exc)
-            )
-            stats.failed += 1
+            metrics.smtp_error("recipient_rejected")
+            await self._final(claim, now, stats, "failed", "recipient_rejected", str(exc))
+            return False
+        except Utf8Unsupported as exc:
+            metrics.smtp_error("smtputf8_unsupported")
+            await self._final(claim, now, stats, "failed", "smtputf8_unsupported", str(exc))
             return False
         except TransientError as exc:
-            await self._transient(claim, now, str(exc), stats)
+            metrics.smtp_error("transient")
+            await self._retry(claim, now, "smtp_unavailable", str(exc), stats)
             return False
         except PermanentError as exc:
+            metrics.smtp_error("permanent")
             await self._pause(claim, now, str(exc), stats)
             return False
-        if await self._record(service.mark_sent, claim, now):
+        except Exception as exc:
+            # Whether the message left is unknown: start the next one on a fresh connection.
+            metrics.smtp_error("internal")
+            await transport.close()
+            await self._internal_error(claim, now, exc, stats)
+            return False
+        if await self._record(service.mark_sent, claim, now, reminder_due):
             stats.sent += 1
+            metrics.delivery_finished("sent", None)
         else:
             stats.lost += 1
         return True
 
-    async def _release(self, claims: list[Claim], now: datetime, stats: TickStats) -> None:
-        async with transaction(self.engine) as conn:
-            await service.release(conn, claims, self.worker, now)
-        stats.released += len(claims)
+    def _skip_reason(self, claim: Claim, now: datetime) -> str | None:
+        order = claim.order
+        return skip_reason(
+            settings=claim.settings,
+            order_state_id=order.state_id,
+            paid_at=order.paid_at,
+            last_sent_to_customer=claim.last_sent_to_customer,
+            trigger_at=claim.trigger_at,
+            is_first=claim.kind == "first",
+            now=now,
+        )
 
-    async def _record(
-        self, fn: Callable[..., object], claim: Claim, now: datetime, *args: object
-    ) -> bool:
-        async with transaction(self.engine) as conn:
-            done = await fn(conn, claim, self.worker, now, *args)  # type: ignore[misc]
-        if not done:
-            log.warning(
-                "delivery %s: claim lost before its outcome was recorded", claim.delivery_id
-            )
-        return bool(done)
-
-    async def _transient(self, claim: Claim, now: datetime, error: str, stats: TickStats) -> None:
-        if claim.attempts >= self.settings.max_attempts:
-            await self._record(service.mark_final, claim, now, "failed", "smtp_unavailable", error)
+    async def _final(
+        self,
+        claim: Claim,
+        now: datetime,
+        stats: TickStats,
+        status: str,
+        reason: str,
+        error: str | None = None,
+    ) -> None:
+        if await self._record(service.mark_final, claim, now, status, reason, error):
+            metrics.delivery_finished(status, reason)
+        if status == "skipped":
+            stats.skipped += 1
+        else:
             stats.failed += 1
+
+    async def _internal_error(
+        self, claim: Claim, now: datetime, exc: Exception, stats: TickStats
+    ) -> None:
+        # The class and a traceback for the operator, not the message: it may hold personal
+        # data. The merchant reads the message in `last_error`.
+        log.error(
+            "delivery %s: internal error %s\n%s",
+            claim.delivery_id,
+            type(exc).__name__,
+            "".join(traceback.format_tb(exc.__traceback__)),
+        )
+        await self._retry(claim, now, "internal_error", f"{type(exc).__name__}: {exc}", stats)
+
+    async def _retry(
+        self, claim: Claim, now: datetime, reason: str, error: str, stats: TickStats
+    ) -> None:
+        """Try again later with exponential back-off; after the attempt limit, fail it."""
+        error = error[:500]
+        if claim.attempts >= self.settings.max_attempts:
+            await self._final(claim, now, stats, "failed", reason, error)
             return
         backoff = min(
             timedelta(seconds=self.settings.retry_base * 2 ** (claim.attempts - 1)), MAX_BACKOFF
         )
-        async with transaction(self.engine) as conn:
-            await service.retry_later(conn, claim, self.worker, now, now + backoff, error)
+        await self._record(service.retry_later, claim, now, now + backoff, error)
         stats.retried += 1
+
+    async def _record(
+        self, fn: Callable[..., Awaitable[bool]], claim: Claim, now: datetime, *args: object
+    ) -> bool:
+        """Commit one outcome; through a database outage, retry until the lease runs out.
+
+        So a message handed to SMTP is recorded once the database is back, instead of being
+        sent again by whoever takes the lease over. DatabaseLost when the lease ran out.
+        """
+        deadline = time.monotonic() + (claim.lease_until - now).total_seconds()
+        pause = RECORD_RETRY_FIRST
+        while True:
+            try:
+                async with transaction(self.engine) as conn:
+                    done = await fn(conn, claim, self.worker, now, *args)
+                break
+            except Exception as exc:
+                if not is_database_unavailable(exc):
+                    raise
+                if time.monotonic() + pause >= deadline:
+                    log.error(
+                        "delivery %s: outcome not recorded, database unavailable for the "
+                        "whole lease (%s)",
+                        claim.delivery_id,
+                        type(exc).__name__,
+                    )
+                    raise DatabaseLost from exc
+                log.warning(
+                    "delivery %s: database unavailable (%s); recording again in %.1f s",
+                    claim.delivery_id,
+                    type(exc).__name__,
+                    pause,
+                )
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RECORD_RETRY_MAX)
+        if not done:
+            log.warning(
+                "delivery %s: claim lost before its outcome was recorded", claim.delivery_id
+            )
+        return done
+
+    async def _release(self, claims: list[Claim], now: datetime, stats: TickStats) -> None:
+        if not claims:
+            return
+        try:
+            async with transaction(self.engine) as conn:
+                await service.release(conn, claims, self.worker, now)
+        except Exception as exc:
+            if not is_database_unavailable(exc):
+                raise
+            log.warning(
+                "dispatch: %d claims not released (%s); they return when their lease expires",
+                len(claims),
+                type(exc).__name__,
+            )
+            return
+        stats.released += len(claims)
 
     async def _pause(self, claim: Claim, now: datetime, error: str, stats: TickStats) -> None:
         log.error("shop %s: sending paused: %s", claim.shop_id, error)
@@ -213,12 +337,10 @@ class Dispatcher:
         order = claim.order
         context = {
             "shop_name": claim.shop_name,
-            "firstname": order["firstname"],
-            "order_reference": order["reference"],
-            "order_date": localized_date(
-                order["ordered_at"], claim.language, claim.settings.timezone
-            ),
-            "products": order["products"] or [],
+            "firstname": order.firstname,
+            "order_reference": order.reference,
+            "order_date": localized_date(order.ordered_at, claim.language, claim.settings.timezone),
+            "products": order.products,
             "review_url": review_url,
             "star_urls": [f"{review_url}?rating={n}" for n in range(1, 6)],
             "is_reminder": claim.kind == "reminder",

@@ -22,9 +22,27 @@ from app.shops.schemas import ShopSettings
 from app.shops.service import parsed_settings
 
 
+@dataclass(frozen=True)
+class OrderSnapshot:
+    """What the re-check and the e-mail need of the order, read with the claim."""
+
+    state_id: int
+    paid_at: datetime | None
+    reference: str | None
+    firstname: str | None
+    lastname: str | None
+    products: list[dict[str, Any]]
+    ordered_at: datetime | None
+
+
 @dataclass
 class Claim:
-    """A delivery this worker holds, with what is needed to re-check and render it."""
+    """A delivery this worker holds, with what is needed to re-check and render it.
+
+    The shop's settings and the order are read as they are and only interpreted per delivery
+    (`settings`, `order`), so that a shop whose stored settings no longer validate, or an
+    order row that went missing, fails that delivery alone instead of the whole claim.
+    """
 
     delivery_id: int
     request_id: int
@@ -40,9 +58,20 @@ class Claim:
     language: str
     trigger_at: datetime
     shop_name: str
-    settings: ShopSettings
-    order: dict[str, Any]
+    shop_updated_at: datetime
+    raw_settings: dict[str, Any]
+    order_row: OrderSnapshot | None
     last_sent_to_customer: datetime | None = None
+
+    @property
+    def settings(self) -> ShopSettings:
+        return parsed_settings(self.shop_id, self.shop_updated_at, self.raw_settings)
+
+    @property
+    def order(self) -> OrderSnapshot:
+        if self.order_row is None:
+            raise LookupError(f"order {self.order_id} of request {self.request_id} is missing")
+        return self.order_row
 
 
 async def claim(
@@ -169,7 +198,7 @@ def _claimed_rows(_: str) -> Any:
         )
         .join(ReviewRequest, ReviewRequest.id == Delivery.request_id)
         .join(Shop, Shop.id == Delivery.shop_id)
-        .join(
+        .outerjoin(
             Order,
             (Order.shop_id == ReviewRequest.shop_id) & (Order.order_id == ReviewRequest.order_id),
         )
@@ -196,16 +225,19 @@ async def _load(conn: AsyncConnection, ids: list[int]) -> list[Claim]:
             language=r["language"],
             trigger_at=r["trigger_at"],
             shop_name=r["shop_name"],
-            settings=parsed_settings(r["shop_id"], r["shop_updated_at"], r["settings"]),
-            order={
-                "state_id": r["state_id"],
-                "paid_at": r["paid_at"],
-                "reference": r["reference"],
-                "firstname": r["firstname"],
-                "lastname": r["lastname"],
-                "products": r["products"],
-                "ordered_at": r["ordered_at"],
-            },
+            shop_updated_at=r["shop_updated_at"],
+            raw_settings=r["settings"],
+            order_row=None
+            if r["state_id"] is None
+            else OrderSnapshot(
+                state_id=r["state_id"],
+                paid_at=r["paid_at"],
+                reference=r["reference"],
+                firstname=r["firstname"],
+                lastname=r["lastname"],
+                products=r["products"] or [],
+                ordered_at=r["ordered_at"],
+            ),
         )
         for r in rows
     ]
@@ -215,7 +247,8 @@ async def _load(conn: AsyncConnection, ids: list[int]) -> list[Claim]:
 
 async def _attach_last_sent(conn: AsyncConnection, claims: list[Claim]) -> None:
     """When each customer last got a first e-mail from the shop, for the cooldown rule."""
-    firsts = [c for c in claims if c.kind == "first" and c.settings.customer_cooldown]
+    # Read for every first e-mail: whether the shop has a cooldown is decided per delivery.
+    firsts = [c for c in claims if c.kind == "first"]
     if not firsts:
         return
     keys = {(c.shop_id, c.email_normalized) for c in firsts}
@@ -264,14 +297,30 @@ async def _set_request(conn: AsyncConnection, claim: Claim, now: datetime, **val
         await conn.execute(prepared(conn, _update_request), params)
 
 
-async def mark_sent(conn: AsyncConnection, claim: Claim, worker: str, now: datetime) -> bool:
-    """Record the e-mail as sent and schedule the next reminder, if any is configured."""
+def next_reminder_due(claim: Claim, sent_at: datetime) -> datetime | None:
+    """When the reminder after this e-mail is due, if the shop configured one.
+
+    Computed before the message is handed to SMTP, so that recording a sent e-mail can
+    never fail on the shop's settings (and send it again after the lease).
+    """
+    settings = claim.settings
+    if claim.seq >= len(settings.reminders):
+        return None
+    return due_time(settings, sent_at, settings.reminders[claim.seq])
+
+
+async def mark_sent(
+    conn: AsyncConnection,
+    claim: Claim,
+    worker: str,
+    now: datetime,
+    reminder_due: datetime | None = None,
+) -> bool:
+    """Record the e-mail as sent and schedule the next reminder, when one is due."""
     if not await _finish(conn, claim, worker, now, status="sent", sent_at=now, last_error=None):
         return False
     await _set_request(conn, claim, now, status="sent", sent_at=now, reason=None)
-    reminders = claim.settings.reminders
-    if claim.seq < len(reminders):
-        due = due_time(claim.settings, now, reminders[claim.seq])
+    if reminder_due is not None:
         await conn.execute(
             insert(Delivery).values(
                 request_id=claim.request_id,
@@ -279,7 +328,7 @@ async def mark_sent(conn: AsyncConnection, claim: Claim, worker: str, now: datet
                 kind="reminder",
                 seq=claim.seq + 1,
                 status="scheduled",
-                due_at=due,
+                due_at=reminder_due,
                 attempts=0,
                 created_at=now,
                 updated_at=now,

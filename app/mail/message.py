@@ -11,6 +11,7 @@ from datetime import datetime
 from email.header import Header
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from email.policy import SMTPUTF8
 from email.utils import format_datetime, formataddr
 
 from app.mail.templates import Rendered
@@ -57,4 +58,6 @@ def build(
     msg["Auto-Submitted"] = "auto-generated"
     msg.attach(MIMEText(rendered.text, "plain", "utf-8"))
     msg.attach(MIMEText(rendered.html, "html", "utf-8"))
-    return Outgoing(message_id, msg.as_bytes())
+    # An internationalised recipient is written as UTF-8 (RFC 6532), for an SMTPUTF8 server;
+    # compat32 would turn it into an encoded word, which is not an address.
+    return Outgoing(message_id, msg.as_bytes() if to.isascii() else msg.as_bytes(policy=SMTPUTF8))

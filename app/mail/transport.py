@@ -33,6 +33,10 @@ class PermanentError(SendError):
     """Authentication, sender or policy rejection: nothing will pass until it is fixed."""
 
 
+class Utf8Unsupported(SendError):
+    """An internationalised address, and a server that does not offer SMTPUTF8 (RFC 6531)."""
+
+
 class Transport(Protocol):
     async def send(self, message: Outgoing, sender: str, recipient: str) -> None: ...
 
@@ -98,7 +102,18 @@ class SmtpTransport:
         try:
             if self._client is None or not self._client.is_connected:
                 self._client = await self._connect()
-            await self._client.sendmail(sender, [recipient], message.data)
+            options = []
+            if not (sender.isascii() and recipient.isascii()):
+                if self._client.is_ehlo_or_helo_needed:
+                    await self._client.ehlo()
+                if not self._client.supports_extension("smtputf8"):
+                    raise Utf8Unsupported("the SMTP server does not offer SMTPUTF8")
+                options.append("SMTPUTF8")
+            await self._client.sendmail(sender, [recipient], message.data, mail_options=options)
+        except ValueError as exc:
+            # aiosmtplib refuses an address it cannot put on a command line; the conversation
+            # was not started, so the connection stays usable.
+            raise RecipientRejected(f"address refused by the SMTP client: {exc}") from exc
         except aiosmtplib.SMTPException as exc:
             await self.close()
             raise classify(exc) from exc

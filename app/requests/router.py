@@ -4,7 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.deps import ReadConnDep, ReadShopDep
+from app.deps import AuthFirstRoute, CursorQuery, IdPath, IdQuery, ReadConnDep, ReadShopDep
+from app.openapi import SHOP_RESPONSES
 from app.requests import service
 from app.requests.schemas import (
     RequestStatus,
@@ -13,7 +14,12 @@ from app.requests.schemas import (
     ReviewRequestRead,
 )
 
-router = APIRouter(prefix="/api/v1/shops/{shop_id}/review-requests", tags=["review requests"])
+router = APIRouter(
+    prefix="/api/v1/shops/{shop_id}/review-requests",
+    tags=["review requests"],
+    route_class=AuthFirstRoute,
+    responses=SHOP_RESPONSES,
+)
 
 
 @router.get("", summary="List review requests, newest first")
@@ -21,8 +27,8 @@ async def list_requests(
     shop: ReadShopDep,
     conn: ReadConnDep,
     status: RequestStatus | None = None,
-    order_id: Annotated[int | None, Query(gt=0)] = None,
-    cursor: str | None = None,
+    order_id: IdQuery = None,
+    cursor: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ReviewRequestPage:
     rows, next_cursor = await service.list_requests(
@@ -35,7 +41,7 @@ async def list_requests(
 
 @router.get("/{request_id}", summary="One review request and each of its e-mails")
 async def read_request(
-    shop: ReadShopDep, conn: ReadConnDep, request_id: int
+    shop: ReadShopDep, conn: ReadConnDep, request_id: IdPath
 ) -> ReviewRequestDetail:
     return ReviewRequestDetail.model_validate(
         await service.get_request(conn, shop["id"], request_id)

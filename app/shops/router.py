@@ -1,11 +1,20 @@
 """Shop API: admin creation, settings, key and secret rotation, sending pause."""
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, status
 
 from app.db import utcnow
-from app.deps import AdminDep, ConnDep, ReadConnDep, ReadShopDep, SettingsDep, ShopDep
+from app.deps import (
+    AdminDep,
+    AuthFirstRoute,
+    ConnDep,
+    ReadConnDep,
+    ReadShopDep,
+    SettingsDep,
+    ShopDep,
+)
+from app.openapi import ADMIN_RESPONSES, SHOP_RESPONSES
 from app.shops import service
 from app.shops.schemas import (
     ApiKeyRotate,
@@ -17,11 +26,26 @@ from app.shops.schemas import (
     ShopCreated,
     ShopRead,
     ShopSettings,
+    ShopSettingsUpdate,
 )
 
-router = APIRouter(prefix="/api/v1/shops", tags=["shops"])
+router = APIRouter(
+    prefix="/api/v1/shops",
+    tags=["shops"],
+    route_class=AuthFirstRoute,
+    responses=SHOP_RESPONSES,
+)
 
-SETTINGS_PATCH_EXAMPLE = {"delay": "P3D", "send_window": {"start": "09:00", "end": "18:00"}}
+SETTINGS_PATCH_EXAMPLES: dict[str, Any] = {
+    "delay": {
+        "summary": "Wait three days, send on weekdays 09:00-18:00",
+        "value": {"delay": "P3D", "send_window": {"start": "09:00", "end": "18:00"}},
+    },
+    "reminders": {
+        "summary": "One reminder a week later; any time of day",
+        "value": {"reminders": ["P7D"], "send_window": None},
+    },
+}
 
 
 @router.post(
@@ -29,6 +53,7 @@ SETTINGS_PATCH_EXAMPLE = {"delay": "P3D", "send_window": {"start": "09:00", "end
     status_code=status.HTTP_201_CREATED,
     dependencies=[AdminDep],
     summary="Create a shop (admin token)",
+    responses=ADMIN_RESPONSES,
 )
 async def create_shop(body: ShopCreate, conn: ConnDep, settings: SettingsDep) -> ShopCreated:
     return await service.create(
@@ -55,9 +80,11 @@ async def read_settings(shop: ReadShopDep) -> ShopSettings:
 async def patch_settings(
     shop: ShopDep,
     conn: ConnDep,
-    changes: dict[str, Any] = Body(openapi_examples={"delay": {"value": SETTINGS_PATCH_EXAMPLE}}),
+    changes: Annotated[ShopSettingsUpdate, Body(openapi_examples=SETTINGS_PATCH_EXAMPLES)],
 ) -> ShopSettings:
-    return await service.update_settings(conn, shop, changes, utcnow())
+    """Only the fields sent change; the result is validated as a whole."""
+    sent = changes.model_dump(mode="json", exclude_unset=True)
+    return await service.update_settings(conn, shop, sent, utcnow())
 
 
 @router.post("/{shop_id}/api-keys/rotate", summary="Issue a new API key")

@@ -2,16 +2,25 @@
 
 import re
 from datetime import datetime, time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from app.timeutil import Window, parse_duration
+from app.validation import SenderAddress, SingleLine, StateId
 
 LANGUAGE_RE = re.compile(r"^[a-z]{2}$")
-EMAIL_RE = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 
 
 def _duration(value: Any) -> str:
@@ -38,7 +47,35 @@ def _language(value: Any) -> str:
 DurationStr = Annotated[str, BeforeValidator(_duration)]
 TimeZoneStr = Annotated[str, BeforeValidator(_timezone)]
 LanguageStr = Annotated[str, BeforeValidator(_language)]
-StateId = Annotated[int, Field(ge=0)]
+
+
+def _time_text(value: Any) -> Any:
+    # pydantic reads a number as seconds after midnight UTC, an offset the window cannot use.
+    if not isinstance(value, str | time):
+        raise ValueError("expected a local time of day such as '09:00'")
+    return value
+
+
+def _without_offset(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("a local time of day in the shop's zone takes no offset: '09:00'")
+    return value
+
+
+# A wall-clock time in the shop's zone. Not `format: time`: JSON Schema's `time` is RFC 3339
+# full-time, which requires an offset that these values never have.
+LocalTime = Annotated[
+    time,
+    BeforeValidator(_time_text),
+    AfterValidator(_without_offset),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+            "examples": ["09:00", "18:30:00"],
+        }
+    ),
+]
 
 
 class SendWindow(BaseModel):
@@ -49,8 +86,8 @@ class SendWindow(BaseModel):
     weekdays: list[Annotated[int, Field(ge=1, le=7)]] = Field(
         default=[1, 2, 3, 4, 5], min_length=1, description="ISO weekdays, 1 = Monday."
     )
-    start: time = Field(default=time(9, 0), description="Local opening time, e.g. '09:00'.")
-    end: time = Field(default=time(19, 0), description="Local closing time (exclusive).")
+    start: LocalTime = Field(default=time(9, 0), description="Local opening time, e.g. '09:00'.")
+    end: LocalTime = Field(default=time(19, 0), description="Local closing time (exclusive).")
     holidays: str | None = Field(
         default=None, description="ISO 3166-1 country whose public holidays are skipped."
     )
@@ -103,8 +140,8 @@ class ShopSettings(BaseModel):
         },
     )
 
-    trigger_state_ids: list[StateId] = Field(default=[5], min_length=1)
-    cancel_state_ids: list[StateId] = Field(default=[6, 7, 8])
+    trigger_state_ids: list[StateId] = Field(default=[5], min_length=1, max_length=100)
+    cancel_state_ids: list[StateId] = Field(default=[6, 7, 8], max_length=100)
     delay: DurationStr = "P2D"
     require_paid: bool = True
     default_language: LanguageStr = "en"
@@ -114,16 +151,11 @@ class ShopSettings(BaseModel):
     max_age: DurationStr | None = "P30D"
     fallback_delay: DurationStr | None = None
     reminders: list[DurationStr] = Field(default=[], max_length=5)
-    from_email: str | None = Field(default=None, description="Sender address of the e-mails.")
-    from_name: str | None = Field(default=None, max_length=200)
-    reply_to: str | None = None
-
-    @field_validator("from_email", "reply_to")
-    @classmethod
-    def _email(cls, value: str | None) -> str | None:
-        if value is not None and not EMAIL_RE.match(value):
-            raise ValueError(f"{value!r} is not an e-mail address")
-        return value
+    from_email: SenderAddress | None = Field(
+        default=None, description="Sender address of the e-mails (ASCII)."
+    )
+    from_name: SingleLine | None = Field(default=None, max_length=200)
+    reply_to: SenderAddress | None = None
 
     @field_validator("trigger_state_ids", "cancel_state_ids")
     @classmethod
@@ -141,7 +173,7 @@ class ShopSettings(BaseModel):
 class ShopCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: SingleLine = Field(min_length=1, max_length=200)
     timezone: TimeZoneStr = "Europe/Paris"
     language: LanguageStr = "fr"
 
@@ -196,3 +228,40 @@ class SendingState(BaseModel):
 
 
 ShopStatus = Literal["active", "paused"]
+
+
+def _nullable(name: str) -> bool:
+    return type(None) in get_args(ShopSettings.model_fields[name].annotation)
+
+
+def _patch_schema(schema: dict[str, Any]) -> None:
+    # A field left out keeps its stored value: none has a default. None stands for "not sent";
+    # where a setting takes no null, the document offers none (the merge refuses it).
+    for name, field in schema.get("properties", {}).items():
+        field.pop("default", None)
+        if not _nullable(name) and "anyOf" in field:
+            (kept,) = (b for b in field.pop("anyOf") if b != {"type": "null"})
+            field.update(kept)
+
+
+class ShopSettingsUpdate(BaseModel):
+    """Some settings to change: the fields sent replace the stored ones, then the whole is
+    validated again as `ShopSettings` (so rules across fields, such as disjoint state lists,
+    see the result)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_patch_schema)
+
+    trigger_state_ids: list[StateId] | None = Field(default=None, min_length=1, max_length=100)
+    cancel_state_ids: list[StateId] | None = Field(default=None, max_length=100)
+    delay: DurationStr | None = None
+    require_paid: bool | None = None
+    default_language: LanguageStr | None = None
+    timezone: TimeZoneStr | None = None
+    send_window: SendWindow | None = None
+    customer_cooldown: DurationStr | None = None
+    max_age: DurationStr | None = None
+    fallback_delay: DurationStr | None = None
+    reminders: list[DurationStr] | None = Field(default=None, max_length=5)
+    from_email: SenderAddress | None = None
+    from_name: SingleLine | None = Field(default=None, max_length=200)
+    reply_to: SenderAddress | None = None

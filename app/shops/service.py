@@ -1,5 +1,6 @@
 """Shops: creation, authentication, keys and secrets, settings, catalogue, sending pause."""
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -32,6 +33,14 @@ class ShopAuth:
     id: str
     keys: tuple[bytes, ...]
     settings: ShopSettings
+
+
+_SHOP_ID = re.compile(r"shp_[A-Za-z0-9]{1,36}")
+
+
+def is_shop_id(value: str) -> bool:
+    """Whether `value` can be a shop id: anything else is answered 404 without a query."""
+    return _SHOP_ID.fullmatch(value) is not None
 
 
 async def create(
@@ -98,6 +107,8 @@ async def authenticate(
     conn: AsyncConnection, shop_id: str, api_key: str, now: datetime
 ) -> dict[str, Any]:
     """The shop a key opens. Unknown key: 401; a key of another shop, or no such shop: 404."""
+    if not is_shop_id(shop_id):
+        raise NotFound("No such shop.")
     owner = await conn.scalar(
         select(ShopApiKey.shop_id).where(
             ShopApiKey.key_hash == hash_api_key(api_key),
@@ -186,6 +197,8 @@ async def webhook_auth(
     conn: AsyncConnection, shop_id: str, secret_key: str, now: datetime
 ) -> ShopAuth | None:
     """The active webhook secrets of a shop, or None when there is no such shop."""
+    if not is_shop_id(shop_id):
+        return None
     rows = (
         await conn.execute(prepared(conn, _webhook_auth), {"b_shop": shop_id, "b_now": now})
     ).all()

@@ -6,9 +6,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from app import metrics
 from app.db import transaction, utcnow
-from app.deps import EngineDep, ReadConnDep, ReadShopDep, SettingsDep
+from app.deps import CursorQuery, EngineDep, IdQuery, ReadConnDep, ReadShopDep, SettingsDep
 from app.errors import InvalidInput, NotFound, PayloadTooLarge
+from app.openapi import SHOP_RESPONSES, WEBHOOK_RESPONSES
 from app.shops import service as shops
 from app.webhooks import service
 from app.webhooks.schemas import EventPage, EventRead, WebhookAccepted
@@ -89,17 +91,22 @@ async def _read_body(request: Request) -> bytes:
     summary="Receive a signed event from the PrestaShop module",
     response_model=WebhookAccepted,
     responses={
-        200: {"description": "A repeat of a known webhook-id, or the answer to a ping."},
-        401: {"description": "Missing or bad signature, or timestamp out of tolerance."},
-        404: {"description": "Unknown shop."},
-        413: {"description": "Body over 1 MiB."},
-        422: {"description": "Signed, but not valid JSON or not the documented schema."},
-        503: {"description": "The database is unreachable; retry after Retry-After."},
+        200: {
+            "model": WebhookAccepted,
+            "description": "A repeat of a known webhook-id, or the answer to a ping.",
+        },
+        **WEBHOOK_RESPONSES,
     },
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"example": ORDER_EVENT_EXAMPLE}},
+            "description": "An event, signed with the shop's webhook secret (Standard Webhooks).",
+            "content": {
+                "application/json": {
+                    "schema": {"type": "object"},
+                    "example": ORDER_EVENT_EXAMPLE,
+                }
+            },
         }
     },
 )
@@ -122,17 +129,23 @@ async def receive_webhook(
             )
         kind, event = service.parse(body)
         if kind == "ping":
+            metrics.note_webhook_outcome(request, "pong")
             return JSONResponse({"status": "pong"}, status_code=200)
         status, answer = await service.receive(conn, shop, webhook_id, body, kind, event, now)
+    metrics.note_webhook_outcome(request, answer.status)
     return JSONResponse(answer.model_dump(exclude_none=True), status_code=status)
 
 
-@router.get("/api/v1/shops/{shop_id}/events", summary="Events received, and what each did")
+@router.get(
+    "/api/v1/shops/{shop_id}/events",
+    summary="Events received, and what each did",
+    responses=SHOP_RESPONSES,
+)
 async def list_events(
     shop: ReadShopDep,
     conn: ReadConnDep,
-    order_id: Annotated[int | None, Query(gt=0)] = None,
-    cursor: str | None = None,
+    order_id: IdQuery = None,
+    cursor: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> EventPage:
     rows, next_cursor = await service.list_events(conn, shop["id"], order_id, cursor, limit)

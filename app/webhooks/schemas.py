@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from app.shops.schemas import EMAIL_RE
+from app.validation import Int64, Moment, PositiveId, StateId, email_address
 
 
 def _money(value: Any) -> str | None:
@@ -26,32 +26,29 @@ class _In(BaseModel):
 
 
 class OrderIn(_In):
-    id: int = Field(gt=0)
+    id: PositiveId
     reference: str | None = Field(default=None, max_length=64)
-    id_lang: int | None = None
+    id_lang: Int64 | None = None
     total_paid: Annotated[str | None, BeforeValidator(_money)] = None
     currency: str | None = Field(default=None, max_length=3)
-    date_add: datetime | None = None
-    id_shop: int | None = None
+    date_add: Moment | None = None
+    id_shop: Int64 | None = None
 
 
 class CustomerIn(_In):
-    id: int | None = None
+    id: Int64 | None = None
     email: str = Field(max_length=320)
     firstname: str | None = Field(default=None, max_length=255)
     lastname: str | None = Field(default=None, max_length=255)
     language: str | None = Field(default=None, max_length=8)
     country: str | None = Field(default=None, min_length=2, max_length=2)
-    group_ids: list[int] | None = None
+    group_ids: list[Int64] | None = Field(default=None, max_length=1000)
     newsletter: bool | None = None
 
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
-        value = value.strip()
-        if not EMAIL_RE.match(value):
-            raise ValueError("not an e-mail address")
-        return value
+        return email_address(value.strip())
 
     @field_validator("language")
     @classmethod
@@ -60,12 +57,12 @@ class CustomerIn(_In):
 
 
 class HistoryIn(_In):
-    id: int = Field(gt=0)
-    date_add: datetime
+    id: PositiveId
+    date_add: Moment
 
 
 class StateIn(_In):
-    id: int = Field(ge=0)
+    id: StateId
     name: str | None = Field(default=None, max_length=255)
     paid: bool = False
     shipped: bool = False
@@ -74,11 +71,11 @@ class StateIn(_In):
 
 
 class ProductIn(_In):
-    id: int
-    id_product_attribute: int = 0
+    id: Int64
+    id_product_attribute: Int64 = 0
     name: str | None = Field(default=None, max_length=500)
     reference: str | None = Field(default=None, max_length=128)
-    quantity: int = 1
+    quantity: Int64 = 1
     url: str | None = Field(default=None, max_length=2000)
     image_url: str | None = Field(default=None, max_length=2000)
 
@@ -94,13 +91,15 @@ class OrderStatusData(_In):
 
 class OrderStatusChanged(_In):
     type: Literal["order.status_changed"]
-    timestamp: datetime | None = None
+    timestamp: Moment | None = None
     data: OrderStatusData
 
 
 class CatalogueState(_In):
-    id: int = Field(ge=0)
-    names: dict[str, str] = {}
+    id: StateId
+    names: dict[Annotated[str, Field(max_length=16)], Annotated[str, Field(max_length=255)]] = (
+        Field(default={}, max_length=100)
+    )
     paid: bool = False
     shipped: bool = False
     delivery: bool = False
@@ -117,20 +116,20 @@ class OrderStatesReplaced(_In):
 
 
 class ReturnIn(_In):
-    id: int = Field(gt=0)
-    date_add: datetime
-    state_id: int | None = None
+    id: PositiveId
+    date_add: Moment
+    state_id: StateId | None = None
 
 
 class ReturnOrderIn(_In):
-    id: int = Field(gt=0)
+    id: PositiveId
 
 
 class ReturnData(_In):
     order: ReturnOrderIn
     # `return` is a Python keyword: read it under another name.
     return_: ReturnIn = Field(alias="return")
-    products: list[ProductIn] = []
+    products: list[ProductIn] = Field(default=[], max_length=1000)
 
 
 class ReturnRequested(_In):

@@ -1,6 +1,7 @@
 """The inbox: persist each event once and apply it, in the caller's transaction."""
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,12 +27,26 @@ from app.webhooks.schemas import (
     WebhookAccepted,
 )
 
+_ESCAPED_UNSTORABLE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
 
 def parse(body: bytes) -> tuple[str, Any]:
     """The event type and its validated model (None for a type we do not know)."""
     try:
-        raw = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        # UTF-8 only (RFC 8259): `json.loads(bytes)` would also guess UTF-16 and -32, which the
+        # payload column could then not store as text.
+        text = body.decode("utf-8")
+        raw = json.loads(text)
+    except UnicodeDecodeError:
+        raise InvalidInput(
+            "The body is not UTF-8.", [{"loc": ["body"], "msg": "JSON must be UTF-8"}]
+        ) from None
+    except RecursionError:
+        raise InvalidInput(
+            "The body is nested too deeply.", [{"loc": ["body"], "msg": "nested too deeply"}]
+        ) from None
+    except ValueError as exc:
         raise InvalidInput(
             f"The body is not valid JSON: {exc}.", [{"loc": ["body"], "msg": "invalid JSON"}]
         ) from None
@@ -40,6 +55,14 @@ def parse(body: bytes) -> tuple[str, Any]:
             "The body must be a JSON object with a string 'type'.",
             [{"loc": ["body", "type"], "msg": "Field required"}],
         )
+    # NUL and lone surrogates can only arrive escaped; walk the document only when one may be.
+    if _ESCAPED_UNSTORABLE.search(text):
+        try:
+            _refuse_unstorable(raw)
+        except RecursionError:
+            raise InvalidInput(
+                "The body is nested too deeply.", [{"loc": ["body"], "msg": "nested too deeply"}]
+            ) from None
     kind: str = raw["type"]
     model = EVENT_MODELS.get(kind)
     if model is None:
@@ -50,6 +73,23 @@ def parse(body: bytes) -> tuple[str, Any]:
         errors = [{**e, "loc": ["body", *e["loc"]]} for e in validation_errors(exc.errors())]
         fields = ", ".join(".".join(str(p) for p in e["loc"][1:]) for e in errors)
         raise InvalidInput(f"Invalid event fields: {fields}.", errors) from None
+
+
+def _refuse_unstorable(value: Any, loc: tuple[str | int, ...] = ("body",)) -> None:
+    """Refuse NUL and lone surrogates, which text columns cannot store, naming the field."""
+    if isinstance(value, str):
+        if _UNSTORABLE.search(value):
+            raise InvalidInput(
+                f"Unstorable character in {'.'.join(map(str, loc[1:])) or 'the body'}.",
+                [{"loc": list(loc), "msg": "must not contain NUL or lone surrogate characters"}],
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_unstorable(key, loc)
+            _refuse_unstorable(item, (*loc, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_unstorable(item, (*loc, index))
 
 
 def _event_insert(dialect: str) -> Any:
