@@ -37,14 +37,13 @@ def _worker(_: argparse.Namespace) -> None:
 
 
 async def _run_worker() -> None:
+    from app import scheduler as scheduler_module
     from app.db import engine_for
-    from app.dispatch.jobs import Dispatcher
-    from app.main import start_scheduler, stop_scheduler
 
     settings = get_settings()
     engine = engine_for(settings)
-    dispatcher = Dispatcher(engine, settings)
-    scheduler = start_scheduler(dispatcher, settings.dispatch_interval)
+    jobs = scheduler_module.collect(engine, settings)
+    scheduler = scheduler_module.start(jobs)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -52,7 +51,7 @@ async def _run_worker() -> None:
     try:
         await stop.wait()
     finally:
-        await stop_scheduler(scheduler, dispatcher)
+        await scheduler_module.stop(scheduler, jobs)
         await engine.dispose()
 
 

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the request's transaction, the runtime, and who is calling."""
+"""FastAPI dependencies: the request's transaction, the runtime, the admin, bounded ids."""
 
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
@@ -10,10 +10,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.config import Settings
-from app.db import transaction, utcnow
+from app.db import transaction
 from app.errors import NotFound, Unauthorized
 from app.security import admin_token_matches
-from app.shops import service as shops
 from app.validation import INT64_MAX
 
 _bearer = HTTPBearer(auto_error=False)
@@ -61,23 +60,7 @@ async def require_admin(settings: SettingsDep, credentials: BearerDep) -> None:
         raise Unauthorized("A valid admin bearer token is required.")
 
 
-async def _shop(conn: AsyncConnection, shop_id: str, credentials: BearerDep) -> dict[str, Any]:
-    if credentials is None:
-        raise Unauthorized("A shop API key is required: 'Authorization: Bearer <api_key>'.")
-    return await shops.authenticate(conn, shop_id, credentials.credentials, utcnow())
-
-
-async def shop_for_write(shop_id: str, conn: ConnDep, credentials: BearerDep) -> dict[str, Any]:
-    return await _shop(conn, shop_id, credentials)
-
-
-async def shop_for_read(shop_id: str, conn: ReadConnDep, credentials: BearerDep) -> dict[str, Any]:
-    return await _shop(conn, shop_id, credentials)
-
-
 AdminDep = Depends(require_admin)
-ShopDep = Annotated[dict[str, Any], Depends(shop_for_write, scope="function")]
-ReadShopDep = Annotated[dict[str, Any], Depends(shop_for_read, scope="function")]
 
 
 # Ids are 64-bit in both databases: a larger number is refused (422) where it is parsed,

@@ -1,13 +1,13 @@
-"""Backend-specific statements (INSERT … ON CONFLICT), built once and reused.
+"""Statements that differ per backend (INSERT … ON CONFLICT), built once for each.
 
-Hot-path statements are built once per backend and executed with plain parameter dicts:
-SQLAlchemy then reuses the memoised cache key and compiled SQL instead of rebuilding the
-expression on every request (which cost more than the database round trips).
+Hot-path statements are module-level constants executed with parameter dicts: SQLAlchemy then
+reuses their memoised cache key and compiled SQL instead of rebuilding the expression on every
+request (which cost more than the database round trips). Bind names start with `b_` because
+SQLAlchemy reserves a column's own name for the value of that column in INSERT and UPDATE.
 """
 
 from collections.abc import Callable
-from functools import cache
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -15,23 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 T = TypeVar("T")
 
 
-def insert_for(dialect: str, table: Any) -> Any:
-    """`insert(table)` with `.on_conflict_do_nothing/do_update` for a backend."""
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+class PerDialect(Generic[T]):
+    """One statement per backend; `build` receives that backend's `insert`."""
 
+    def __init__(self, build: Callable[[Any], T]) -> None:
+        self._by_dialect = {"postgresql": build(postgresql.insert), "sqlite": build(sqlite.insert)}
 
-def upsert(conn: AsyncConnection, table: Any) -> Any:
-    return insert_for(conn.dialect.name, table)
-
-
-def prepared(conn: AsyncConnection, build: Callable[[str], T]) -> T:
-    """The statement `build(dialect)` returns, built once per backend."""
-    built: T = _built(build, conn.dialect.name)
-    return built
-
-
-@cache
-def _built(build: Callable[[str], Any], dialect: str) -> Any:
-    return build(dialect)
+    def on(self, conn: AsyncConnection) -> T:
+        return self._by_dialect[conn.dialect.name]

@@ -204,7 +204,7 @@ async def prerender(settings: Any, shop: dict[str, Any], n: int) -> list[Any]:
     """N messages rendered by the dispatcher's own code (same templates, same MIME building)."""
     from app.dispatch.jobs import Dispatcher
     from app.dispatch.service import Claim, OrderSnapshot
-    from app.shops.schemas import ShopSettings
+    from app.shops.settings import ShopSettings
 
     now = datetime.now(UTC)
     shop_settings = ShopSettings(timezone="Europe/Paris", default_language="fr").model_dump(

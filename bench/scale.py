@@ -42,7 +42,7 @@ BIG_TABLES = ("orders", "review_requests", "deliveries", "shops")
 async def load(dsn: str, args: argparse.Namespace) -> dict[str, Any]:
     import asyncpg
 
-    from app.shops.schemas import ShopSettings
+    from app.shops.settings import ShopSettings
 
     settings = ShopSettings(timezone="Europe/Paris", default_language="fr").model_dump_json()
     conn = await asyncpg.connect(dsn)

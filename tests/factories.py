@@ -3,12 +3,18 @@
 import json
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from standardwebhooks.webhooks import Webhook
+
+from app.config import Settings
+
+# The `client_for` fixture: a client of an app of its own, started with these settings.
+ClientFor = Callable[[Settings], Awaitable[httpx.AsyncClient]]
 
 ADMIN = {"Authorization": "Bearer admin-token-for-tests"}
 

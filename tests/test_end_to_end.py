@@ -191,7 +191,9 @@ def test_serve_schedules_sends_cancels_and_stops_cleanly(
         items = requests_by_order()
         assert set(items) == {1, 2}
         assert items[1]["status"] == "sent"
-        assert items[1]["sent_at"] is not None and items[1]["attempts"] == 1
+        assert items[1]["attempts"] == 1
+        sent_at = datetime.fromisoformat(items[1]["sent_at"])
+        assert datetime.fromisoformat(items[1]["due_at"]) <= sent_at <= datetime.now(UTC)
         assert (items[2]["status"], items[2]["reason"]) == ("cancelled", "order_cancelled")
         assert items[2]["sent_at"] is None
 

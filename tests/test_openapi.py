@@ -29,10 +29,10 @@ from schemathesis.python.asgi import shutdown_lifespans
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from app.errors import PROBLEM_JSON
 from app.main import create_app
 from app.validation import INT64_MAX
 from tests.factories import ADMIN, create_shop, order_event, signed
+from tests.problems import PROBLEM_JSON, assert_problem, assert_validation_problem
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 EXAMPLES_PER_OPERATION = 25
@@ -200,15 +200,10 @@ async def test_authentication_comes_before_the_body(
 
     for headers in ({}, {"authorization": "Bearer rlk_wrong"}):
         refused = await send(mine.id, headers)
-        assert refused.status_code == 401, refused.text
-        assert refused.headers["content-type"] == PROBLEM_JSON
-        assert "errors" not in refused.json()
+        assert "errors" not in assert_problem(refused, 401)
     other = await send(theirs.id, mine.auth)
-    assert other.status_code == 404, other.text
-    own = await send(mine.id, mine.auth)
-    assert own.status_code == 422, own.text
-    assert own.headers["content-type"] == PROBLEM_JSON
-    assert own.json()["errors"]
+    assert "errors" not in assert_problem(other, 404)
+    assert_validation_problem(await send(mine.id, mine.auth))
     # nothing happened: the key still works
     assert (await client.get(f"/api/v1/shops/{mine.id}", headers=mine.auth)).status_code == 200
 
@@ -217,9 +212,9 @@ async def test_authentication_comes_before_the_body(
 async def test_admin_token_comes_before_the_body(client: httpx.AsyncClient, body: bytes) -> None:
     json_type = {"content-type": "application/json"}
     refused = await client.post("/api/v1/shops", content=body, headers=json_type)
-    assert refused.status_code == 401, refused.text
+    assert "errors" not in assert_problem(refused, 401)
     admitted = await client.post("/api/v1/shops", content=body, headers=json_type | ADMIN)
-    assert admitted.status_code == 422, admitted.text
+    assert_validation_problem(admitted)
 
 
 async def test_malformed_json_from_the_owner_is_a_json_error(client: httpx.AsyncClient) -> None:
@@ -229,9 +224,7 @@ async def test_malformed_json_from_the_owner_is_a_json_error(client: httpx.Async
         content=b'{"delay": "P1D",',
         headers={"content-type": "application/json", **shop.auth},
     )
-    assert response.status_code == 422, response.text
-    (error,) = response.json()["errors"]
-    assert error["loc"] == ["body"]
+    (error,) = assert_validation_problem(response, ["body"])
     assert error["msg"].startswith("JSON decode error")
 
 
@@ -252,16 +245,14 @@ async def test_ids_beyond_64_bits_are_422(
 ) -> None:
     shop = await create_shop(client)
     response = await client.get(f"/api/v1/shops/{shop.id}{url}", headers=shop.auth)
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == PROBLEM_JSON
-    assert loc in [e["loc"] for e in response.json()["errors"]]
+    assert_validation_problem(response, loc, source=loc[0])
 
 
 async def test_the_largest_64_bit_id_is_looked_up(client: httpx.AsyncClient) -> None:
     shop = await create_shop(client)
     base = f"/api/v1/shops/{shop.id}"
     one = await client.get(f"{base}/review-requests/{INT64_MAX}", headers=shop.auth)
-    assert one.status_code == 404, one.text
+    assert_problem(one, 404)
     listed = await client.get(f"{base}/review-requests?order_id={INT64_MAX}", headers=shop.auth)
     assert listed.status_code == 200, listed.text
     assert listed.json()["items"] == []
@@ -283,9 +274,7 @@ async def test_send_window_times_take_no_offset(
     shop = await create_shop(client)
     url = f"/api/v1/shops/{shop.id}/settings"
     response = await client.patch(url, json={"send_window": window}, headers=shop.auth)
-    assert response.status_code == 422, response.text
-    locs = [e["loc"] for e in response.json()["errors"]]
-    assert ["body", "send_window", "start"] in locs, locs
+    assert_validation_problem(response, ["body", "send_window", "start"])
     assert (await client.get(url, headers=shop.auth)).json()["send_window"] is None
 
 
@@ -304,7 +293,7 @@ async def test_settings_answers_match_the_document(client: httpx.AsyncClient) ->
         errors = [e.message for e in settings.iter_errors(body)]
         assert errors == [], errors
     missing = await client.get(f"/api/v1/shops/{shop.id}/review-requests/1", headers=shop.auth)
-    assert validator(document, "Problem").is_valid(missing.json())
+    assert validator(document, "Problem").is_valid(assert_problem(missing, 404))
 
 
 # --- schemathesis -------------------------------------------------------------------------
@@ -408,8 +397,8 @@ def test_schemathesis_finds_nothing(settings: Settings, engine: AsyncEngine) -> 
     """Bounded: EXAMPLES_PER_OPERATION positive and as many negative cases per operation,
     derandomized (the same cases every run), about ten seconds per backend.
 
-    schemathesis runs the app's lifespan in its own event loop; `engine` is requested only so
-    that the tables are emptied afterwards.
+    schemathesis runs the app's lifespan in its own event loop, so this test has an app of its
+    own; `engine` is requested only so that it starts on empty tables.
     """
     app = create_app(settings)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)

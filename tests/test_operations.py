@@ -1,6 +1,5 @@
 """Health, readiness, OpenAPI, migrations that match the models, and the UTC type."""
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,9 +9,12 @@ from alembic.migration import MigrationContext
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.config import Settings
 from app.logs import mask_emails
 from app.models import metadata
 from app.shops.models import Shop
+from tests.factories import ClientFor
+from tests.problems import assert_problem
 
 
 async def test_healthz(client: httpx.AsyncClient) -> None:
@@ -20,13 +22,21 @@ async def test_healthz(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
-async def test_readyz_reports_database_migrations_and_scheduler(client: httpx.AsyncClient) -> None:
-    body = (await client.get("/readyz")).json()
-    assert body["status"] == "ok"
-    assert body["database"] == "ok"
-    assert body["migration"]["current"] == body["migration"]["head"] is not None
-    assert body["scheduler"] == "off"
-    assert body["paused_shops"] == []
+async def test_readyz_reports_database_migrations_and_scheduler(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    async with engine.connect() as conn:
+        migrated = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+    assert migrated is not None
+    response = await client.get("/readyz")
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "migration": {"current": migrated, "head": migrated},
+        "scheduler": "off",
+        "paused_shops": [],
+    }
 
 
 async def test_openapi_documents_the_webhook_with_an_example(client: httpx.AsyncClient) -> None:
@@ -76,22 +86,16 @@ def test_logs_mask_email_addresses() -> None:
     assert mask_emails("sent to marie.dupont@example.fr") == "sent to m***@example.fr"
 
 
-async def test_unreachable_database_answers_503_with_retry_after(settings: Any) -> None:
-    from app.main import create_app
-
+async def test_unreachable_database_answers_503_with_retry_after(
+    settings: Settings, client_for: ClientFor
+) -> None:
     broken = settings.model_copy(
         update={"database_url": "postgresql+asyncpg://postgres@127.0.0.1:1/none"}
     )
-    app = create_app(broken)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            response = await client.post(
-                "/webhooks/prestashop/shp_x", content=b"{}", headers={"webhook-id": "m"}
-            )
-            ready = await client.get("/readyz")
-    assert response.status_code == 503
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.headers["retry-after"]
-    assert ready.status_code == 503
-    await asyncio.sleep(0)
+    client = await client_for(broken)
+    response = await client.post(
+        "/webhooks/prestashop/shp_x", content=b"{}", headers={"webhook-id": "m"}
+    )
+    ready = await client.get("/readyz")
+    assert_problem(response, 503)
+    assert assert_problem(ready, 503)["database"] == "unreachable or not migrated"

@@ -13,14 +13,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app import metrics
+from app import counters
 from app.config import Settings
 from app.db import transaction, utcnow
 from app.dispatch import service
 from app.dispatch.service import Claim
 from app.errors import is_database_unavailable
-from app.mail.message import Outgoing, build
-from app.mail.templates import localized_date, render_review_request
+from app.mail.message import Outgoing
+from app.mail.review_request import ReviewEmail, compose
 from app.mail.transport import (
     PermanentError,
     RecipientRejected,
@@ -29,8 +29,9 @@ from app.mail.transport import (
     Utf8Unsupported,
     transport_from_url,
 )
+from app.periodic import PeriodicJob
 from app.requests.rules import skip_reason
-from app.security import sign_token
+from app.requests.vocabulary import Kind, Reason, Status
 from app.shops import service as shops
 
 log = logging.getLogger("relance.dispatch")
@@ -143,7 +144,7 @@ class Dispatcher:
                 await self._release([claim], moment, stats)
                 continue
             key = (claim.shop_id, claim.email_normalized)
-            if claim.kind == "first" and key in sent_now:
+            if claim.kind == Kind.FIRST and key in sent_now:
                 claim.last_sent_to_customer = sent_now[key]
             try:
                 if await self._deliver(claim, transport, moment, stats):
@@ -165,7 +166,7 @@ class Dispatcher:
         try:
             reason = self._skip_reason(claim, now)
             if reason is not None:
-                await self._final(claim, now, stats, "skipped", reason)
+                await self._final(claim, now, stats, Status.SKIPPED, reason)
                 return False
             reminder_due = service.next_reminder_due(claim, now)
         except DatabaseLost:
@@ -178,41 +179,43 @@ class Dispatcher:
         except Exception as exc:  # a template bug must not wedge the queue
             log.error("delivery %s: rendering failed: %s", claim.delivery_id, type(exc).__name__)
             error = f"{type(exc).__name__}: {exc}"[:500]
-            await self._final(claim, now, stats, "failed", "render_failed", error)
+            await self._final(claim, now, stats, Status.FAILED, Reason.RENDER_FAILED, error)
             return False
         sender = claim.settings.from_email or self.settings.default_from
         try:
             await transport.send(message, sender, claim.email)
         except RecipientRejected as exc:
-            metrics.smtp_error("recipient_rejected")
-            await self._final(claim, now, stats, "failed", "recipient_rejected", str(exc))
+            counters.smtp_error("recipient_rejected")
+            await self._final(claim, now, stats, Status.FAILED, Reason.RECIPIENT_REJECTED, str(exc))
             return False
         except Utf8Unsupported as exc:
-            metrics.smtp_error("smtputf8_unsupported")
-            await self._final(claim, now, stats, "failed", "smtputf8_unsupported", str(exc))
+            counters.smtp_error("smtputf8_unsupported")
+            await self._final(
+                claim, now, stats, Status.FAILED, Reason.SMTPUTF8_UNSUPPORTED, str(exc)
+            )
             return False
         except TransientError as exc:
-            metrics.smtp_error("transient")
-            await self._retry(claim, now, "smtp_unavailable", str(exc), stats)
+            counters.smtp_error("transient")
+            await self._retry(claim, now, Reason.SMTP_UNAVAILABLE, str(exc), stats)
             return False
         except PermanentError as exc:
-            metrics.smtp_error("permanent")
+            counters.smtp_error("permanent")
             await self._pause(claim, now, str(exc), stats)
             return False
         except Exception as exc:
             # Whether the message left is unknown: start the next one on a fresh connection.
-            metrics.smtp_error("internal")
+            counters.smtp_error("internal")
             await transport.close()
             await self._internal_error(claim, now, exc, stats)
             return False
         if await self._record(service.mark_sent, claim, now, reminder_due):
             stats.sent += 1
-            metrics.delivery_finished("sent", None)
+            counters.delivery_finished(Status.SENT, None)
         else:
             stats.lost += 1
         return True
 
-    def _skip_reason(self, claim: Claim, now: datetime) -> str | None:
+    def _skip_reason(self, claim: Claim, now: datetime) -> Reason | None:
         order = claim.order
         return skip_reason(
             settings=claim.settings,
@@ -220,7 +223,7 @@ class Dispatcher:
             paid_at=order.paid_at,
             last_sent_to_customer=claim.last_sent_to_customer,
             trigger_at=claim.trigger_at,
-            is_first=claim.kind == "first",
+            is_first=claim.kind == Kind.FIRST,
             now=now,
         )
 
@@ -229,13 +232,13 @@ class Dispatcher:
         claim: Claim,
         now: datetime,
         stats: TickStats,
-        status: str,
-        reason: str,
+        status: Status,
+        reason: Reason,
         error: str | None = None,
     ) -> None:
         if await self._record(service.mark_final, claim, now, status, reason, error):
-            metrics.delivery_finished(status, reason)
-        if status == "skipped":
+            counters.delivery_finished(status, reason)
+        if status is Status.SKIPPED:
             stats.skipped += 1
         else:
             stats.failed += 1
@@ -251,15 +254,15 @@ class Dispatcher:
             type(exc).__name__,
             "".join(traceback.format_tb(exc.__traceback__)),
         )
-        await self._retry(claim, now, "internal_error", f"{type(exc).__name__}: {exc}", stats)
+        await self._retry(claim, now, Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", stats)
 
     async def _retry(
-        self, claim: Claim, now: datetime, reason: str, error: str, stats: TickStats
+        self, claim: Claim, now: datetime, reason: Reason, error: str, stats: TickStats
     ) -> None:
         """Try again later with exponential back-off; after the attempt limit, fail it."""
         error = error[:500]
         if claim.attempts >= self.settings.max_attempts:
-            await self._final(claim, now, stats, "failed", reason, error)
+            await self._final(claim, now, stats, Status.FAILED, reason, error)
             return
         backoff = min(
             timedelta(seconds=self.settings.retry_base * 2 ** (claim.attempts - 1)), MAX_BACKOFF
@@ -332,27 +335,33 @@ class Dispatcher:
         stats.paused_shops.add(claim.shop_id)
 
     def _message(self, claim: Claim, now: datetime) -> Outgoing:
-        token = sign_token(self.settings.secret_key, "review", str(claim.request_id))
-        review_url = f"{self.settings.public_url.rstrip('/')}/r/{token}"
+        settings = claim.settings
         order = claim.order
-        context = {
-            "shop_name": claim.shop_name,
-            "firstname": order.firstname,
-            "order_reference": order.reference,
-            "order_date": localized_date(order.ordered_at, claim.language, claim.settings.timezone),
-            "products": order.products,
-            "review_url": review_url,
-            "star_urls": [f"{review_url}?rating={n}" for n in range(1, 6)],
-            "is_reminder": claim.kind == "reminder",
-        }
-        rendered = render_review_request(claim.language, context)
-        return build(
-            rendered=rendered,
-            to=claim.email,
-            from_email=claim.settings.from_email or self.settings.default_from,
-            from_name=claim.settings.from_name or claim.shop_name,
-            reply_to=claim.settings.reply_to,
+        email = ReviewEmail(
+            request_id=claim.request_id,
             message_id=claim.message_id,
-            date=now,
+            to=claim.email,
             language=claim.language,
+            is_reminder=claim.kind == Kind.REMINDER,
+            shop_name=claim.shop_name,
+            timezone=settings.timezone,
+            firstname=order.firstname,
+            order_reference=order.reference,
+            ordered_at=order.ordered_at,
+            products=order.products,
+            from_email=settings.from_email or self.settings.default_from,
+            from_name=settings.from_name or claim.shop_name,
+            reply_to=settings.reply_to,
         )
+        return compose(
+            email,
+            public_url=self.settings.public_url,
+            secret_key=self.settings.secret_key,
+            now=now,
+        )
+
+
+def jobs(engine: AsyncEngine, settings: Settings) -> list[PeriodicJob]:
+    """The dispatcher tick, every `RELANCE_DISPATCH_INTERVAL` seconds."""
+    dispatcher = Dispatcher(engine, settings)
+    return [PeriodicJob("dispatch", settings.dispatch_interval, dispatcher.tick, dispatcher.stop)]

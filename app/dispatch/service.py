@@ -12,14 +12,14 @@ from typing import Any
 
 from sqlalchemy import String, bindparam, cast, func, insert, literal, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import Update
 
-from app.dialect import prepared
 from app.orders.models import Order
 from app.requests.models import Delivery, ReviewRequest
-from app.requests.service import due_time
+from app.requests.rules import due_time
+from app.requests.vocabulary import Kind, Reason, Status
 from app.shops.models import Shop
-from app.shops.schemas import ShopSettings
-from app.shops.service import parsed_settings
+from app.shops.settings import ShopSettings, parsed_settings
 
 
 @dataclass(frozen=True)
@@ -84,16 +84,14 @@ async def claim(
     message_domain: str,
 ) -> list[Claim]:
     """Take up to `limit` due deliveries (and any whose lease expired) for `worker`."""
-    ids = list(
-        (await conn.execute(prepared(conn, _expired), {"b_now": now, "b_limit": limit})).scalars()
-    )
+    ids = list((await conn.execute(_EXPIRED, {"b_now": now, "b_limit": limit})).scalars())
     if len(ids) < limit:
         params = {"b_now": now, "b_limit": limit - len(ids)}
-        ids += list((await conn.execute(prepared(conn, _due), params)).scalars())
+        ids += list((await conn.execute(_DUE, params)).scalars())
     if not ids:
         return []
     claimed = await conn.execute(
-        prepared(conn, _take),
+        _TAKE,
         {
             "b_ids": ids,
             "b_worker": worker,
@@ -102,113 +100,104 @@ async def claim(
             "b_domain": f"@{message_domain}>",
         },
     )
-    request_ids = [r.request_id for r in claimed if r.kind == "first"]
+    request_ids = [r.request_id for r in claimed if r.kind == Kind.FIRST]
     if request_ids:
-        await conn.execute(prepared(conn, _requests_sending), {"b_ids": request_ids, "b_now": now})
+        await conn.execute(_REQUESTS_SENDING, {"b_ids": request_ids, "b_now": now})
     return await _load(conn, ids)
 
 
-def _expired(_: str) -> Any:
-    return (
-        select(Delivery.id)
-        .where(Delivery.status == "sending", Delivery.claim_expires_at <= bindparam("b_now"))
-        .order_by(Delivery.claim_expires_at)
-        .limit(bindparam("b_limit"))
-        .with_for_update(skip_locked=True)
+_EXPIRED = (
+    select(Delivery.id)
+    .where(Delivery.status == Status.SENDING, Delivery.claim_expires_at <= bindparam("b_now"))
+    .order_by(Delivery.claim_expires_at)
+    .limit(bindparam("b_limit"))
+    .with_for_update(skip_locked=True)
+)
+
+_DUE = (
+    select(Delivery.id)
+    .where(
+        Delivery.status == Status.SCHEDULED,
+        Delivery.due_at <= bindparam("b_now"),
+        Delivery.shop_id.not_in(select(Shop.id).where(Shop.sending_paused_at.is_not(None))),
     )
+    .order_by(Delivery.due_at)
+    .limit(bindparam("b_limit"))
+    .with_for_update(skip_locked=True)
+)
 
+# The Message-ID is fixed at the first claim and kept across attempts, so a message re-sent
+# after a crash can be recognised by the receiving side.
+_MESSAGE_ID = (
+    literal("<relance.")
+    + cast(Delivery.id, String)
+    + literal(".")
+    + Delivery.shop_id
+    + bindparam("b_domain")
+)
 
-def _due(_: str) -> Any:
-    paused = select(Shop.id).where(Shop.sending_paused_at.is_not(None))
-    return (
-        select(Delivery.id)
-        .where(
-            Delivery.status == "scheduled",
-            Delivery.due_at <= bindparam("b_now"),
-            Delivery.shop_id.not_in(paused),
-        )
-        .order_by(Delivery.due_at)
-        .limit(bindparam("b_limit"))
-        .with_for_update(skip_locked=True)
+_TAKE = (
+    update(Delivery)
+    .where(Delivery.id.in_(bindparam("b_ids", expanding=True)))
+    .values(
+        status=Status.SENDING,
+        claimed_by=bindparam("b_worker"),
+        claim_expires_at=bindparam("b_until"),
+        attempts=Delivery.attempts + 1,
+        message_id=func.coalesce(Delivery.message_id, _MESSAGE_ID),
+        updated_at=bindparam("b_now"),
     )
+    .returning(Delivery.request_id, Delivery.kind)
+)
 
-
-def _take(_: str) -> Any:
-    # The Message-ID is fixed at the first claim and kept across attempts, so a message
-    # re-sent after a crash can be recognised by the receiving side.
-    message_id = (
-        literal("<relance.")
-        + cast(Delivery.id, String)
-        + literal(".")
-        + Delivery.shop_id
-        + bindparam("b_domain")
+_REQUESTS_SENDING = (
+    update(ReviewRequest)
+    .where(
+        ReviewRequest.id.in_(bindparam("b_ids", expanding=True)),
+        ReviewRequest.status == Status.SCHEDULED,
     )
-    return (
-        update(Delivery)
-        .where(Delivery.id.in_(bindparam("b_ids", expanding=True)))
-        .values(
-            status="sending",
-            claimed_by=bindparam("b_worker"),
-            claim_expires_at=bindparam("b_until"),
-            attempts=Delivery.attempts + 1,
-            message_id=func.coalesce(Delivery.message_id, message_id),
-            updated_at=bindparam("b_now"),
-        )
-        .returning(Delivery.request_id, Delivery.kind)
+    .values(status=Status.SENDING, updated_at=bindparam("b_now"))
+)
+
+_CLAIMED_ROWS = (
+    select(
+        Delivery.id.label("delivery_id"),
+        Delivery.request_id,
+        Delivery.shop_id,
+        Delivery.kind,
+        Delivery.seq,
+        Delivery.attempts,
+        Delivery.message_id,
+        Delivery.claim_expires_at,
+        ReviewRequest.order_id,
+        ReviewRequest.email,
+        ReviewRequest.email_normalized,
+        ReviewRequest.language,
+        ReviewRequest.trigger_at,
+        Shop.name.label("shop_name"),
+        Shop.settings,
+        Shop.updated_at.label("shop_updated_at"),
+        Order.state_id,
+        Order.paid_at,
+        Order.reference,
+        Order.firstname,
+        Order.lastname,
+        Order.products,
+        Order.ordered_at,
     )
-
-
-def _requests_sending(_: str) -> Any:
-    return (
-        update(ReviewRequest)
-        .where(
-            ReviewRequest.id.in_(bindparam("b_ids", expanding=True)),
-            ReviewRequest.status == "scheduled",
-        )
-        .values(status="sending", updated_at=bindparam("b_now"))
+    .join(ReviewRequest, ReviewRequest.id == Delivery.request_id)
+    .join(Shop, Shop.id == Delivery.shop_id)
+    .outerjoin(
+        Order,
+        (Order.shop_id == ReviewRequest.shop_id) & (Order.order_id == ReviewRequest.order_id),
     )
-
-
-def _claimed_rows(_: str) -> Any:
-    return (
-        select(
-            Delivery.id.label("delivery_id"),
-            Delivery.request_id,
-            Delivery.shop_id,
-            Delivery.kind,
-            Delivery.seq,
-            Delivery.attempts,
-            Delivery.message_id,
-            Delivery.claim_expires_at,
-            ReviewRequest.order_id,
-            ReviewRequest.email,
-            ReviewRequest.email_normalized,
-            ReviewRequest.language,
-            ReviewRequest.trigger_at,
-            Shop.name.label("shop_name"),
-            Shop.settings,
-            Shop.updated_at.label("shop_updated_at"),
-            Order.state_id,
-            Order.paid_at,
-            Order.reference,
-            Order.firstname,
-            Order.lastname,
-            Order.products,
-            Order.ordered_at,
-        )
-        .join(ReviewRequest, ReviewRequest.id == Delivery.request_id)
-        .join(Shop, Shop.id == Delivery.shop_id)
-        .outerjoin(
-            Order,
-            (Order.shop_id == ReviewRequest.shop_id) & (Order.order_id == ReviewRequest.order_id),
-        )
-        .where(Delivery.id.in_(bindparam("b_ids", expanding=True)))
-        .order_by(Delivery.due_at)
-    )
+    .where(Delivery.id.in_(bindparam("b_ids", expanding=True)))
+    .order_by(Delivery.due_at)
+)
 
 
 async def _load(conn: AsyncConnection, ids: list[int]) -> list[Claim]:
-    rows = (await conn.execute(prepared(conn, _claimed_rows), {"b_ids": ids})).mappings()
+    rows = (await conn.execute(_CLAIMED_ROWS, {"b_ids": ids})).mappings()
     claims = [
         Claim(
             delivery_id=r["delivery_id"],
@@ -248,7 +237,7 @@ async def _load(conn: AsyncConnection, ids: list[int]) -> list[Claim]:
 async def _attach_last_sent(conn: AsyncConnection, claims: list[Claim]) -> None:
     """When each customer last got a first e-mail from the shop, for the cooldown rule."""
     # Read for every first e-mail: whether the shop has a cooldown is decided per delivery.
-    firsts = [c for c in claims if c.kind == "first"]
+    firsts = [c for c in claims if c.kind == Kind.FIRST]
     if not firsts:
         return
     keys = {(c.shop_id, c.email_normalized) for c in firsts}
@@ -269,32 +258,86 @@ async def _attach_last_sent(conn: AsyncConnection, claims: list[Claim]) -> None:
         c.last_sent_to_customer = last.get((c.shop_id, c.email_normalized))
 
 
-def _finish_delivery(_: str) -> Any:
-    # The outcome is written only if the claim is still ours (a lease can be taken over).
-    return update(Delivery).where(
-        Delivery.id == bindparam("b_id"),
-        Delivery.claimed_by == bindparam("b_worker"),
-        Delivery.status == "sending",
+# An outcome is written only if the claim is still ours (a lease can be taken over); each
+# statement releases the claim (claimed_by, claim_expires_at) as it records.
+_OURS = (
+    Delivery.id == bindparam("b_id"),
+    Delivery.claimed_by == bindparam("b_worker"),
+    Delivery.status == Status.SENDING,
+)
+_UNCLAIMED: dict[str, Any] = {
+    "claimed_by": None,
+    "claim_expires_at": None,
+    "updated_at": bindparam("b_now"),
+}
+
+_DELIVERY_SENT = (
+    update(Delivery)
+    .where(*_OURS)
+    .values(status=Status.SENT, sent_at=bindparam("b_now"), last_error=None, **_UNCLAIMED)
+)
+_DELIVERY_FINAL = (
+    update(Delivery)
+    .where(*_OURS)
+    .values(
+        status=bindparam("b_status"),
+        reason=bindparam("b_reason"),
+        last_error=bindparam("b_error"),
+        **_UNCLAIMED,
     )
+)
+_DELIVERY_RETRY = (
+    update(Delivery)
+    .where(*_OURS)
+    .values(
+        status=Status.SCHEDULED,
+        due_at=bindparam("b_due"),
+        last_error=bindparam("b_error"),
+        **_UNCLAIMED,
+    )
+)
+
+# A request follows its first e-mail.
+_REQUEST = update(ReviewRequest).where(ReviewRequest.id == bindparam("b_id"))
+_REQUEST_SENT = _REQUEST.values(
+    status=Status.SENT, sent_at=bindparam("b_now"), reason=None, updated_at=bindparam("b_now")
+)
+_REQUEST_FINAL = _REQUEST.values(
+    status=bindparam("b_status"), reason=bindparam("b_reason"), updated_at=bindparam("b_now")
+)
+_REQUEST_RETRY = _REQUEST.values(
+    status=Status.SCHEDULED, due_at=bindparam("b_due"), updated_at=bindparam("b_now")
+)
+
+_INSERT_REMINDER = insert(Delivery).values(
+    request_id=bindparam("b_request"),
+    shop_id=bindparam("b_shop"),
+    kind=Kind.REMINDER,
+    seq=bindparam("b_seq"),
+    status=Status.SCHEDULED,
+    due_at=bindparam("b_due"),
+    attempts=0,
+    created_at=bindparam("b_now"),
+    updated_at=bindparam("b_now"),
+)
 
 
-def _update_request(_: str) -> Any:
-    return update(ReviewRequest).where(ReviewRequest.id == bindparam("b_id"))
-
-
-async def _finish(
-    conn: AsyncConnection, claim: Claim, worker: str, now: datetime, **values: Any
+async def _record(
+    conn: AsyncConnection,
+    claim: Claim,
+    worker: str,
+    now: datetime,
+    delivery: Update,
+    request: Update,
+    **values: object,
 ) -> bool:
-    params = {"b_id": claim.delivery_id, "b_worker": worker, **values}
-    params.update(claimed_by=None, claim_expires_at=None, updated_at=now)
-    result = await conn.execute(prepared(conn, _finish_delivery), params)
-    return bool(result.rowcount)
-
-
-async def _set_request(conn: AsyncConnection, claim: Claim, now: datetime, **values: Any) -> None:
-    if claim.kind == "first":
-        params = {"b_id": claim.request_id, "updated_at": now, **values}
-        await conn.execute(prepared(conn, _update_request), params)
+    """Write one outcome to the delivery, and to its request when it is the first e-mail."""
+    params = {"b_id": claim.delivery_id, "b_worker": worker, "b_now": now, **values}
+    if not (await conn.execute(delivery, params)).rowcount:
+        return False
+    if claim.kind == Kind.FIRST:
+        await conn.execute(request, {**params, "b_id": claim.request_id})
+    return True
 
 
 def next_reminder_due(claim: Claim, sent_at: datetime) -> datetime | None:
@@ -317,22 +360,18 @@ async def mark_sent(
     reminder_due: datetime | None = None,
 ) -> bool:
     """Record the e-mail as sent and schedule the next reminder, when one is due."""
-    if not await _finish(conn, claim, worker, now, status="sent", sent_at=now, last_error=None):
+    if not await _record(conn, claim, worker, now, _DELIVERY_SENT, _REQUEST_SENT):
         return False
-    await _set_request(conn, claim, now, status="sent", sent_at=now, reason=None)
     if reminder_due is not None:
         await conn.execute(
-            insert(Delivery).values(
-                request_id=claim.request_id,
-                shop_id=claim.shop_id,
-                kind="reminder",
-                seq=claim.seq + 1,
-                status="scheduled",
-                due_at=reminder_due,
-                attempts=0,
-                created_at=now,
-                updated_at=now,
-            )
+            _INSERT_REMINDER,
+            {
+                "b_request": claim.request_id,
+                "b_shop": claim.shop_id,
+                "b_seq": claim.seq + 1,
+                "b_due": reminder_due,
+                "b_now": now,
+            },
         )
     return True
 
@@ -342,26 +381,30 @@ async def mark_final(
     claim: Claim,
     worker: str,
     now: datetime,
-    status: str,
-    reason: str,
+    status: Status,
+    reason: Reason,
     error: str | None = None,
 ) -> bool:
     """`skipped` or `failed`, with its reason; the request follows its first e-mail."""
-    if not await _finish(conn, claim, worker, now, status=status, reason=reason, last_error=error):
-        return False
-    await _set_request(conn, claim, now, status=status, reason=reason)
-    return True
+    return await _record(
+        conn,
+        claim,
+        worker,
+        now,
+        _DELIVERY_FINAL,
+        _REQUEST_FINAL,
+        b_status=status,
+        b_reason=reason,
+        b_error=error,
+    )
 
 
 async def retry_later(
     conn: AsyncConnection, claim: Claim, worker: str, now: datetime, due: datetime, error: str
 ) -> bool:
-    if not await _finish(
-        conn, claim, worker, now, status="scheduled", due_at=due, last_error=error
-    ):
-        return False
-    await _set_request(conn, claim, now, status="scheduled", due_at=due)
-    return True
+    return await _record(
+        conn, claim, worker, now, _DELIVERY_RETRY, _REQUEST_RETRY, b_due=due, b_error=error
+    )
 
 
 async def release(conn: AsyncConnection, claims: list[Claim], worker: str, now: datetime) -> None:
@@ -371,9 +414,11 @@ async def release(conn: AsyncConnection, claims: list[Claim], worker: str, now: 
     ids = [c.delivery_id for c in claims]
     await conn.execute(
         update(Delivery)
-        .where(Delivery.id.in_(ids), Delivery.claimed_by == worker, Delivery.status == "sending")
+        .where(
+            Delivery.id.in_(ids), Delivery.claimed_by == worker, Delivery.status == Status.SENDING
+        )
         .values(
-            status="scheduled",
+            status=Status.SCHEDULED,
             claimed_by=None,
             claim_expires_at=None,
             attempts=Delivery.attempts - 1,
@@ -383,8 +428,8 @@ async def release(conn: AsyncConnection, claims: list[Claim], worker: str, now: 
     await conn.execute(
         update(ReviewRequest)
         .where(
-            ReviewRequest.id.in_([c.request_id for c in claims if c.kind == "first"]),
-            ReviewRequest.status == "sending",
+            ReviewRequest.id.in_([c.request_id for c in claims if c.kind == Kind.FIRST]),
+            ReviewRequest.status == Status.SENDING,
         )
-        .values(status="scheduled", updated_at=now)
+        .values(status=Status.SCHEDULED, updated_at=now)
     )

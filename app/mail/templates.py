@@ -9,8 +9,9 @@ from typing import Any
 from babel.dates import format_date
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from app.languages import FALLBACK_LANGUAGE
+
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
-FALLBACK_LANGUAGE = "en"
 _PARTS = ("review_request.subject.txt", "review_request.txt", "review_request.html")
 
 
@@ -31,15 +32,6 @@ def available_languages() -> frozenset[str]:
     if not root.is_dir():
         return frozenset()
     return frozenset(d.name for d in root.iterdir() if all((d / part).is_file() for part in _PARTS))
-
-
-def pick_language(customer: str | None, shop_default: str) -> str:
-    """The customer's language if we have it, else the shop's, else English."""
-    languages = available_languages()
-    for candidate in (customer, shop_default):
-        if candidate and candidate in languages:
-            return candidate
-    return FALLBACK_LANGUAGE
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base
-from app.webhooks.models import BigId
+from app.db import Base, BigId
 
 
 class Order(Base):

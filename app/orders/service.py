@@ -1,4 +1,4 @@
-"""Orders: apply a status event with a conditional upsert that only ever moves forward."""
+"""Orders: apply a status change with a conditional upsert that only ever moves forward."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -6,53 +6,91 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import ReturningInsert
 
-from app.dialect import insert_for, prepared
+from app.dialect import PerDialect
+from app.orders.changes import StatusChange
 from app.orders.models import Order, OrderHistory
-from app.webhooks.schemas import OrderStatusData
-
-
-def _aware(moment: datetime | None, like: datetime) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=like.tzinfo)
 
 
 def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-_STATE_COLUMNS = (
-    "reference", "customer_id", "email", "email_normalized", "firstname", "lastname",
-    "language", "country", "group_ids", "currency", "total_paid", "ordered_at", "products",
-    "state_id", "state_name", "history_id", "state_at", "updated_at",
-)  # fmt: skip
+_INSERT_HISTORY = PerDialect(
+    lambda insert_: (
+        insert_(OrderHistory)
+        .values(
+            shop_id=bindparam("b_shop"),
+            order_id=bindparam("b_order"),
+            history_id=bindparam("b_history"),
+            state_id=bindparam("b_state"),
+            state_name=bindparam("b_state_name"),
+            paid=bindparam("b_paid"),
+            shipped=bindparam("b_shipped"),
+            occurred_at=bindparam("b_occurred_at"),
+            event_id=bindparam("b_event"),
+        )
+        .on_conflict_do_nothing()
+        .returning(OrderHistory.id)
+    )
+)
+
+# Every column the order's latest state sets, and its bind name.
+_STATE_BINDS = {
+    "reference": "b_reference",
+    "customer_id": "b_customer",
+    "email": "b_email",
+    "email_normalized": "b_email_normalized",
+    "firstname": "b_firstname",
+    "lastname": "b_lastname",
+    "language": "b_language",
+    "country": "b_country",
+    "group_ids": "b_group_ids",
+    "currency": "b_currency",
+    "total_paid": "b_total_paid",
+    "ordered_at": "b_ordered_at",
+    "products": "b_products",
+    "state_id": "b_state",
+    "state_name": "b_state_name",
+    "history_id": "b_history",
+    "state_at": "b_occurred_at",
+    "updated_at": "b_now",
+}
 
 
-def _history_insert(dialect: str) -> Any:
-    return insert_for(dialect, OrderHistory).on_conflict_do_nothing().returning(OrderHistory.id)
-
-
-def _order_upsert(dialect: str) -> Any:
+def _upsert_order(insert_: Any) -> ReturningInsert[tuple[datetime | None]]:
     # Only ever moves forward: the row is updated when the event's history id is higher.
-    stmt = insert_for(dialect, Order)
-    return stmt.on_conflict_do_update(
+    stmt = insert_(Order).values(
+        shop_id=bindparam("b_shop"),
+        order_id=bindparam("b_order"),
+        paid_at=bindparam("b_paid_at"),
+        created_at=bindparam("b_now"),
+        **{column: bindparam(name) for column, name in _STATE_BINDS.items()},
+    )
+    upsert: ReturningInsert[tuple[datetime | None]] = stmt.on_conflict_do_update(
         index_elements=[Order.shop_id, Order.order_id],
         set_={
-            **{k: stmt.excluded[k] for k in _STATE_COLUMNS},
+            **{column: stmt.excluded[column] for column in _STATE_BINDS},
             "paid_at": func.coalesce(Order.paid_at, stmt.excluded.paid_at),
         },
         where=Order.history_id < stmt.excluded.history_id,
     ).returning(Order.paid_at)
+    return upsert
 
 
-def _paid_earlier(_: str) -> Any:
-    # An older event never changes the state, but "was paid" stays a fact of the history.
-    return update(Order).where(
+_UPSERT_ORDER = PerDialect(_upsert_order)
+
+# An older event never changes the state, but "was paid" stays a fact of the history.
+_PAID_EARLIER = (
+    update(Order)
+    .where(
         Order.shop_id == bindparam("b_shop"),
         Order.order_id == bindparam("b_order"),
-        (Order.paid_at.is_(None)) | (Order.paid_at > bindparam("b_paid")),
+        (Order.paid_at.is_(None)) | (Order.paid_at > bindparam("b_paid_at")),
     )
+    .values(paid_at=bindparam("b_paid_at"))
+)
 
 
 @dataclass(frozen=True)
@@ -65,66 +103,52 @@ class OrderChange:
 
 
 async def apply_event(
-    conn: AsyncConnection,
-    shop_id: str,
-    data: OrderStatusData,
-    occurred_at: datetime,
-    event_id: int,
-    now: datetime,
+    conn: AsyncConnection, shop_id: str, change: StatusChange, event_id: int, now: datetime
 ) -> OrderChange:
     """Record the state change and move the order to it unless a newer one is known.
 
     The move is one `INSERT … ON CONFLICT DO UPDATE … WHERE history_id < new`, so two replicas
     applying two events of one order at once always end on the newer one.
     """
-    state = data.new_state
+    state = change.state
+    keys = {"b_shop": shop_id, "b_order": change.order_id}
     history = {
-        "shop_id": shop_id,
-        "order_id": data.order.id,
-        "history_id": data.history.id,
-        "state_id": state.id,
-        "state_name": state.name,
-        "paid": state.paid,
-        "shipped": state.shipped,
-        "occurred_at": occurred_at,
-        "event_id": event_id,
+        **keys,
+        "b_history": change.history_id,
+        "b_state": state.id,
+        "b_state_name": state.name,
+        "b_paid": state.paid,
+        "b_shipped": state.shipped,
+        "b_occurred_at": change.occurred_at,
+        "b_event": event_id,
     }
-    if (await conn.execute(prepared(conn, _history_insert), history)).first() is None:
+    if (await conn.execute(_INSERT_HISTORY.on(conn), history)).first() is None:
         return OrderChange(new_history=False, moved_forward=False, paid_at=None)
 
-    paid_at = occurred_at if state.paid else None
-    customer = data.customer
+    paid_at = change.occurred_at if state.paid else None
+    customer = change.customer
     values = {
-        "shop_id": shop_id,
-        "order_id": data.order.id,
-        "reference": data.order.reference,
-        "customer_id": customer.id,
-        "email": customer.email,
-        "email_normalized": normalize_email(customer.email),
-        "firstname": customer.firstname,
-        "lastname": customer.lastname,
-        "language": customer.language,
-        "country": customer.country.upper() if customer.country else None,
-        "group_ids": customer.group_ids,
-        "currency": data.order.currency,
-        "total_paid": data.order.total_paid,
-        "ordered_at": _aware(data.order.date_add, occurred_at),
-        "products": [p.model_dump(mode="json") for p in data.products],
-        "state_id": state.id,
-        "state_name": state.name,
-        "history_id": data.history.id,
-        "state_at": occurred_at,
-        "paid_at": paid_at,
-        "created_at": now,
-        "updated_at": now,
+        **history,
+        "b_reference": change.reference,
+        "b_customer": customer.id,
+        "b_email": customer.email,
+        "b_email_normalized": normalize_email(customer.email),
+        "b_firstname": customer.firstname,
+        "b_lastname": customer.lastname,
+        "b_language": customer.language,
+        "b_country": customer.country.upper() if customer.country else None,
+        "b_group_ids": customer.group_ids,
+        "b_currency": change.currency,
+        "b_total_paid": change.total_paid,
+        "b_ordered_at": change.ordered_at,
+        "b_products": change.products,
+        "b_paid_at": paid_at,
+        "b_now": now,
     }
-    row = (await conn.execute(prepared(conn, _order_upsert), values)).first()
+    row = (await conn.execute(_UPSERT_ORDER.on(conn), values)).first()
     if row is not None:
         return OrderChange(new_history=True, moved_forward=True, paid_at=row.paid_at)
 
     if paid_at is not None:
-        await conn.execute(
-            prepared(conn, _paid_earlier),
-            {"b_shop": shop_id, "b_order": data.order.id, "b_paid": paid_at, "paid_at": paid_at},
-        )
+        await conn.execute(_PAID_EARLIER, {**keys, "b_paid_at": paid_at})
     return OrderChange(new_history=True, moved_forward=False, paid_at=None)

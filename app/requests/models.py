@@ -5,8 +5,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base
-from app.webhooks.models import BigId
+from app.db import Base, BigId
 
 # A request in one of these states blocks another for the same order (see the unique index).
 LIVE_STATUSES = ("scheduled", "sending", "sent")

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.deps import AuthFirstRoute, CursorQuery, IdPath, IdQuery, ReadConnDep, ReadShopDep
+from app.deps import AuthFirstRoute, CursorQuery, IdPath, IdQuery, ReadConnDep
 from app.openapi import SHOP_RESPONSES
 from app.requests import service
 from app.requests.schemas import (
@@ -13,6 +13,7 @@ from app.requests.schemas import (
     ReviewRequestPage,
     ReviewRequestRead,
 )
+from app.shops.deps import ReadShopDep
 
 router = APIRouter(
     prefix="/api/v1/shops/{shop_id}/review-requests",
@@ -32,7 +33,7 @@ async def list_requests(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ReviewRequestPage:
     rows, next_cursor = await service.list_requests(
-        conn, shop["id"], status=status, order_id=order_id, cursor=cursor, limit=limit
+        conn, shop.id, status=status, order_id=order_id, cursor=cursor, limit=limit
     )
     return ReviewRequestPage(
         items=[ReviewRequestRead.model_validate(r) for r in rows], next_cursor=next_cursor
@@ -43,6 +44,4 @@ async def list_requests(
 async def read_request(
     shop: ReadShopDep, conn: ReadConnDep, request_id: IdPath
 ) -> ReviewRequestDetail:
-    return ReviewRequestDetail.model_validate(
-        await service.get_request(conn, shop["id"], request_id)
-    )
+    return ReviewRequestDetail.model_validate(await service.get_request(conn, shop.id, request_id))

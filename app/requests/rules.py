@@ -1,29 +1,26 @@
-"""The reasons a request is cancelled or skipped, decided without I/O."""
+"""When a request is due, and why it is cancelled or skipped: decided without I/O."""
 
 from datetime import datetime
-from typing import Literal
+from zoneinfo import ZoneInfo
 
-from app.shops.schemas import ShopSettings
-from app.timeutil import parse_duration
-
-Reason = Literal[
-    "order_cancelled",
-    "order_refunded",
-    "payment_error",
-    "unpaid",
-    "customer_cooldown",
-    "max_age",
-    "recipient_rejected",
-    "smtp_unavailable",
-    "render_failed",
-]
+from app.requests.vocabulary import Reason
+from app.shops.settings import ShopSettings
+from app.timeutil import add_duration, next_in_window, parse_duration
 
 # PrestaShop's default ids; any other cancelling state counts as a cancellation.
-_REASON_BY_STATE: dict[int, Reason] = {7: "order_refunded", 8: "payment_error"}
+_REASON_BY_STATE: dict[int, Reason] = {7: Reason.ORDER_REFUNDED, 8: Reason.PAYMENT_ERROR}
+
+
+def due_time(settings: ShopSettings, start: datetime, delay: str) -> datetime:
+    """`start + delay` (days in the shop's calendar), moved into the send window."""
+    tz = ZoneInfo(settings.timezone)
+    due = add_duration(start, parse_duration(delay), tz)
+    window = settings.send_window.to_window() if settings.send_window else None
+    return next_in_window(due, window, tz)
 
 
 def cancel_reason(state_id: int) -> Reason:
-    return _REASON_BY_STATE.get(state_id, "order_cancelled")
+    return _REASON_BY_STATE.get(state_id, Reason.ORDER_CANCELLED)
 
 
 def skip_reason(
@@ -40,15 +37,15 @@ def skip_reason(
     if order_state_id in settings.cancel_state_ids:
         return cancel_reason(order_state_id)
     if settings.require_paid and paid_at is None:
-        return "unpaid"
+        return Reason.UNPAID
     if is_first and settings.customer_cooldown and last_sent_to_customer is not None:
         cooldown = parse_duration(settings.customer_cooldown).approx()
         if now - last_sent_to_customer < cooldown:
-            return "customer_cooldown"
+            return Reason.CUSTOMER_COOLDOWN
     if (
         is_first
         and settings.max_age
         and now - trigger_at > parse_duration(settings.max_age).approx()
     ):
-        return "max_age"
+        return Reason.MAX_AGE
     return None

@@ -2,168 +2,158 @@
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.dialect import insert_for, prepared
+from app.dialect import PerDialect
 from app.errors import NotFound
-from app.mail.templates import pick_language
+from app.languages import pick_language
+from app.orders.changes import StatusChange
 from app.orders.service import normalize_email
 from app.pagination import page
 from app.requests.models import Delivery, ReviewRequest
-from app.requests.rules import cancel_reason
-from app.shops.schemas import ShopSettings
-from app.timeutil import add_duration, next_in_window, parse_duration
-from app.webhooks.schemas import OrderStatusData, Outcome
+from app.requests.rules import cancel_reason, due_time
+from app.requests.vocabulary import Decision, Kind, Reason, Source, Status
+from app.shops.settings import ShopSettings
 
-
-def due_time(settings: ShopSettings, start: datetime, delay: str) -> datetime:
-    """`start + delay` (days in the shop's calendar), moved into the send window."""
-    tz = ZoneInfo(settings.timezone)
-    due = add_duration(start, parse_duration(delay), tz)
-    window = settings.send_window.to_window() if settings.send_window else None
-    return next_in_window(due, window, tz)
-
-
-def _request_insert(dialect: str) -> Any:
-    # The partial unique index allows one live request per order: a repeat is a no-op.
-    return insert_for(dialect, ReviewRequest).on_conflict_do_nothing().returning(ReviewRequest.id)
-
-
-def _delivery_insert(_: str) -> Any:
-    return insert(Delivery)
-
-
-def _requests_of_order(_: str) -> Any:
-    return select(ReviewRequest.id).where(
-        ReviewRequest.shop_id == bindparam("b_shop"), ReviewRequest.order_id == bindparam("b_order")
-    )
-
-
-def _cancel_requests(_: str) -> Any:
-    return (
-        update(ReviewRequest)
-        .where(
-            ReviewRequest.id.in_(bindparam("b_ids", expanding=True)),
-            ReviewRequest.status == "scheduled",
+# The partial unique index allows one live request per order: a repeat is a no-op.
+_INSERT_REQUEST = PerDialect(
+    lambda insert_: (
+        insert_(ReviewRequest)
+        .values(
+            shop_id=bindparam("b_shop"),
+            order_id=bindparam("b_order"),
+            email=bindparam("b_email"),
+            email_normalized=bindparam("b_email_normalized"),
+            language=bindparam("b_language"),
+            status=Status.SCHEDULED,
+            source=bindparam("b_source"),
+            trigger_history_id=bindparam("b_history"),
+            trigger_at=bindparam("b_trigger_at"),
+            due_at=bindparam("b_due"),
+            created_at=bindparam("b_now"),
+            updated_at=bindparam("b_now"),
         )
-        .values(status="cancelled")
+        .on_conflict_do_nothing()
         .returning(ReviewRequest.id)
     )
+)
 
+_INSERT_FIRST_DELIVERY = insert(Delivery).values(
+    request_id=bindparam("b_request"),
+    shop_id=bindparam("b_shop"),
+    kind=Kind.FIRST,
+    seq=0,
+    status=Status.SCHEDULED,
+    due_at=bindparam("b_due"),
+    attempts=0,
+    created_at=bindparam("b_now"),
+    updated_at=bindparam("b_now"),
+)
 
-def _cancel_deliveries(_: str) -> Any:
-    # Explicit ids, not a sub-select: before PostgreSQL first analyzes a new shop's rows, a
-    # sub-select here was planned as a scan of every scheduled delivery (bench/cancel_plan.py).
-    return (
-        update(Delivery)
-        .where(
-            Delivery.request_id.in_(bindparam("b_ids", expanding=True)),
-            Delivery.status == "scheduled",
-        )
-        .values(status="cancelled")
+_REQUESTS_OF_ORDER = select(ReviewRequest.id).where(
+    ReviewRequest.shop_id == bindparam("b_shop"), ReviewRequest.order_id == bindparam("b_order")
+)
+
+_CANCEL_REQUESTS = (
+    update(ReviewRequest)
+    .where(
+        ReviewRequest.id.in_(bindparam("b_ids", expanding=True)),
+        ReviewRequest.status == Status.SCHEDULED,
     )
+    .values(status=Status.CANCELLED, reason=bindparam("b_reason"), updated_at=bindparam("b_now"))
+    .returning(ReviewRequest.id)
+)
+
+# Explicit ids, not a sub-select: before PostgreSQL first analyzes a new shop's rows, a
+# sub-select here was planned as a scan of every scheduled delivery (bench/cancel_plan.py).
+_CANCEL_DELIVERIES = (
+    update(Delivery)
+    .where(
+        Delivery.request_id.in_(bindparam("b_ids", expanding=True)),
+        Delivery.status == Status.SCHEDULED,
+    )
+    .values(status=Status.CANCELLED, reason=bindparam("b_reason"), updated_at=bindparam("b_now"))
+)
 
 
 async def on_state(
     conn: AsyncConnection,
     shop_id: str,
     settings: ShopSettings,
-    data: OrderStatusData,
-    occurred_at: datetime,
+    change: StatusChange,
     now: datetime,
-) -> tuple[Outcome, int | None]:
-    """Apply the rules to an order that has just moved to `data.new_state`."""
-    state = data.new_state
+) -> tuple[Decision, int | None]:
+    """Apply the rules to an order that has just moved to `change.state`."""
+    state = change.state
     if state.id in settings.cancel_state_ids:
-        cancelled = await cancel(conn, shop_id, data.order.id, cancel_reason(state.id), now)
-        return ("cancelled", cancelled[0]) if cancelled else ("recorded", None)
+        cancelled = await cancel(conn, shop_id, change.order_id, cancel_reason(state.id), now)
+        return (Decision.CANCELLED, cancelled[0]) if cancelled else (Decision.NOTHING, None)
     if state.id in settings.trigger_state_ids:
-        due = due_time(settings, occurred_at, settings.delay)
-        return await _schedule(conn, shop_id, settings, data, "trigger", occurred_at, due, now)
+        due = due_time(settings, change.occurred_at, settings.delay)
+        return await _schedule(conn, shop_id, settings, change, Source.TRIGGER, due, now)
     if settings.fallback_delay and state.shipped:
-        due = due_time(settings, occurred_at, settings.fallback_delay)
-        return await _schedule(conn, shop_id, settings, data, "fallback", occurred_at, due, now)
-    return "recorded", None
+        due = due_time(settings, change.occurred_at, settings.fallback_delay)
+        return await _schedule(conn, shop_id, settings, change, Source.FALLBACK, due, now)
+    return Decision.NOTHING, None
 
 
 async def _schedule(
     conn: AsyncConnection,
     shop_id: str,
     settings: ShopSettings,
-    data: OrderStatusData,
-    source: str,
-    trigger_at: datetime,
+    change: StatusChange,
+    source: Source,
     due: datetime,
     now: datetime,
-) -> tuple[Outcome, int | None]:
-    email = data.customer.email
+) -> tuple[Decision, int | None]:
+    email = change.customer.email
     request_id = await conn.scalar(
-        prepared(conn, _request_insert),
+        _INSERT_REQUEST.on(conn),
         {
-            "shop_id": shop_id,
-            "order_id": data.order.id,
-            "email": email,
-            "email_normalized": normalize_email(email),
-            "language": pick_language(data.customer.language, settings.default_language),
-            "status": "scheduled",
-            "source": source,
-            "trigger_history_id": data.history.id,
-            "trigger_at": trigger_at,
-            "due_at": due,
-            "created_at": now,
-            "updated_at": now,
+            "b_shop": shop_id,
+            "b_order": change.order_id,
+            "b_email": email,
+            "b_email_normalized": normalize_email(email),
+            "b_language": pick_language(change.customer.language, settings.default_language),
+            "b_source": source,
+            "b_history": change.history_id,
+            "b_trigger_at": change.occurred_at,
+            "b_due": due,
+            "b_now": now,
         },
     )
     if request_id is not None:
         await conn.execute(
-            prepared(conn, _delivery_insert),
-            {
-                "request_id": request_id,
-                "shop_id": shop_id,
-                "kind": "first",
-                "seq": 0,
-                "status": "scheduled",
-                "due_at": due,
-                "attempts": 0,
-                "created_at": now,
-                "updated_at": now,
-            },
+            _INSERT_FIRST_DELIVERY,
+            {"b_request": request_id, "b_shop": shop_id, "b_due": due, "b_now": now},
         )
-        return ("scheduled" if source == "trigger" else "scheduled_fallback"), request_id
-    if source == "trigger":
-        moved = await _promote_fallback(
-            conn, shop_id, data.order.id, data.history.id, trigger_at, due, now
-        )
+        decision = Decision.SCHEDULED if source is Source.TRIGGER else Decision.SCHEDULED_FALLBACK
+        return decision, request_id
+    if source is Source.TRIGGER:
+        moved = await _promote_fallback(conn, shop_id, change, due, now)
         if moved is not None:
-            return "rescheduled", moved
-    return "already_requested", None
+            return Decision.RESCHEDULED, moved
+    return Decision.ALREADY_REQUESTED, None
 
 
 async def _promote_fallback(
-    conn: AsyncConnection,
-    shop_id: str,
-    order_id: int,
-    history_id: int,
-    trigger_at: datetime,
-    due: datetime,
-    now: datetime,
+    conn: AsyncConnection, shop_id: str, change: StatusChange, due: datetime, now: datetime
 ) -> int | None:
     """The real trigger came after all: a pending fallback request moves to its timing."""
     request_id = await conn.scalar(
         update(ReviewRequest)
         .where(
             ReviewRequest.shop_id == shop_id,
-            ReviewRequest.order_id == order_id,
-            ReviewRequest.status == "scheduled",
-            ReviewRequest.source == "fallback",
+            ReviewRequest.order_id == change.order_id,
+            ReviewRequest.status == Status.SCHEDULED,
+            ReviewRequest.source == Source.FALLBACK,
         )
         .values(
-            source="trigger",
-            trigger_history_id=history_id,
-            trigger_at=trigger_at,
+            source=Source.TRIGGER,
+            trigger_history_id=change.history_id,
+            trigger_at=change.occurred_at,
             due_at=due,
             updated_at=now,
         )
@@ -172,23 +162,23 @@ async def _promote_fallback(
     if request_id is not None:
         await conn.execute(
             update(Delivery)
-            .where(Delivery.request_id == request_id, Delivery.status == "scheduled")
+            .where(Delivery.request_id == request_id, Delivery.status == Status.SCHEDULED)
             .values(due_at=due, updated_at=now)
         )
     return request_id
 
 
 async def cancel(
-    conn: AsyncConnection, shop_id: str, order_id: int, reason: str, now: datetime
+    conn: AsyncConnection, shop_id: str, order_id: int, reason: Reason, now: datetime
 ) -> list[int]:
     """Cancel the order's pending request and any e-mail still to come (reminders too)."""
     of_order = {"b_shop": shop_id, "b_order": order_id}
-    all_ids = list((await conn.execute(prepared(conn, _requests_of_order), of_order)).scalars())
+    all_ids = list((await conn.execute(_REQUESTS_OF_ORDER, of_order)).scalars())
     if not all_ids:
         return []
-    params = {"b_ids": all_ids, "reason": reason, "updated_at": now}
-    ids = list((await conn.execute(prepared(conn, _cancel_requests), params)).scalars())
-    await conn.execute(prepared(conn, _cancel_deliveries), params)
+    params = {"b_ids": all_ids, "b_reason": reason, "b_now": now}
+    ids = list((await conn.execute(_CANCEL_REQUESTS, params)).scalars())
+    await conn.execute(_CANCEL_DELIVERIES, params)
     return ids
 
 

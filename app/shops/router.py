@@ -10,12 +10,11 @@ from app.deps import (
     AuthFirstRoute,
     ConnDep,
     ReadConnDep,
-    ReadShopDep,
     SettingsDep,
-    ShopDep,
 )
 from app.openapi import ADMIN_RESPONSES, SHOP_RESPONSES
 from app.shops import service
+from app.shops.deps import ReadShopDep, ShopDep
 from app.shops.schemas import (
     ApiKeyRotate,
     ApiKeyRotated,
@@ -25,9 +24,10 @@ from app.shops.schemas import (
     ShopCreate,
     ShopCreated,
     ShopRead,
-    ShopSettings,
     ShopSettingsUpdate,
 )
+from app.shops.service import ShopAccount
+from app.shops.settings import ShopSettings
 
 router = APIRouter(
     prefix="/api/v1/shops",
@@ -68,12 +68,12 @@ async def create_shop(body: ShopCreate, conn: ConnDep, settings: SettingsDep) ->
 
 @router.get("/{shop_id}", summary="Read a shop")
 async def read_shop(shop: ReadShopDep) -> ShopRead:
-    return ShopRead.model_validate(shop)
+    return ShopRead.model_validate(shop, from_attributes=True)
 
 
 @router.get("/{shop_id}/settings", summary="Read the shop's settings")
 async def read_settings(shop: ReadShopDep) -> ShopSettings:
-    return service.settings_of(shop)
+    return shop.settings
 
 
 @router.patch("/{shop_id}/settings", summary="Change some settings")
@@ -92,7 +92,7 @@ async def rotate_api_key(
     shop: ShopDep, conn: ConnDep, body: ApiKeyRotate | None = None
 ) -> ApiKeyRotated:
     body = body or ApiKeyRotate()
-    key, expires = await service.rotate_api_key(conn, shop["id"], body.previous_valid_for, utcnow())
+    key, expires = await service.rotate_api_key(conn, shop.id, body.previous_valid_for, utcnow())
     return ApiKeyRotated(api_key=key, previous_expires_at=expires)
 
 
@@ -102,14 +102,14 @@ async def rotate_secret(
 ) -> SecretRotated:
     body = body or SecretRotate()
     secret, expires = await service.rotate_webhook_secret(
-        conn, shop["id"], body.previous_valid_for, settings.secret_key, utcnow()
+        conn, shop.id, body.previous_valid_for, settings.secret_key, utcnow()
     )
     return SecretRotated(webhook_secret=secret, previous_expires_at=expires)
 
 
 @router.get("/{shop_id}/order-states", summary="The shop's catalogue of order states")
 async def order_states(shop: ReadShopDep, conn: ReadConnDep) -> list[dict[str, Any]]:
-    return await service.list_order_states(conn, shop["id"])
+    return await service.list_order_states(conn, shop.id)
 
 
 @router.get("/{shop_id}/sending", summary="Whether sending is paused, and why")
@@ -119,12 +119,12 @@ async def sending_state(shop: ReadShopDep) -> SendingState:
 
 @router.post("/{shop_id}/sending/resume", summary="Resume sending after fixing the cause")
 async def resume_sending(shop: ShopDep, conn: ConnDep) -> SendingState:
-    await service.resume_sending(conn, shop["id"])
+    await service.resume_sending(conn, shop.id)
     return SendingState(paused=False, paused_at=None, reason=None)
 
 
-def _sending(shop: dict[str, Any]) -> SendingState:
-    paused_at = shop["sending_paused_at"]
+def _sending(shop: ShopAccount) -> SendingState:
+    paused_at = shop.sending_paused_at
     return SendingState(
-        paused=paused_at is not None, paused_at=paused_at, reason=shop["sending_paused_reason"]
+        paused=paused_at is not None, paused_at=paused_at, reason=shop.sending_paused_reason
     )

@@ -10,7 +10,6 @@ from pydantic import ValidationError
 from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.dialect import prepared
 from app.errors import InvalidInput, NotFound, Unauthorized, validation_errors
 from app.security import (
     decrypt,
@@ -22,7 +21,8 @@ from app.security import (
     webhook_secret_bytes,
 )
 from app.shops.models import OrderState, Shop, ShopApiKey, ShopWebhookSecret
-from app.shops.schemas import ShopCreated, ShopSettings
+from app.shops.schemas import ShopCreated
+from app.shops.settings import ShopSettings, parsed_settings
 from app.timeutil import parse_duration
 
 
@@ -96,16 +96,47 @@ async def _add_api_key(conn: AsyncConnection, shop_id: str, now: datetime) -> st
     return key
 
 
-async def get(conn: AsyncConnection, shop_id: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ShopAccount:
+    """A shop as the API sees it once its key has been checked."""
+
+    id: str
+    name: str
+    timezone: str
+    language: str
+    raw_settings: dict[str, Any]
+    sending_paused_at: datetime | None
+    sending_paused_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def settings(self) -> ShopSettings:
+        # Parsed on use, not at authentication: a shop whose stored settings no longer
+        # validate can still be authenticated, and PATCH them back into shape.
+        return parsed_settings(self.id, self.updated_at, self.raw_settings)
+
+
+async def get(conn: AsyncConnection, shop_id: str) -> ShopAccount:
     row = (await conn.execute(select(Shop).where(Shop.id == shop_id))).mappings().first()
     if row is None:
         raise NotFound(f"No shop {shop_id!r}.")
-    return dict(row)
+    return ShopAccount(
+        id=row["id"],
+        name=row["name"],
+        timezone=row["timezone"],
+        language=row["language"],
+        raw_settings=row["settings"],
+        sending_paused_at=row["sending_paused_at"],
+        sending_paused_reason=row["sending_paused_reason"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
 
 
 async def authenticate(
     conn: AsyncConnection, shop_id: str, api_key: str, now: datetime
-) -> dict[str, Any]:
+) -> ShopAccount:
     """The shop a key opens. Unknown key: 401; a key of another shop, or no such shop: 404."""
     if not is_shop_id(shop_id):
         raise NotFound("No such shop.")
@@ -184,13 +215,14 @@ def _active_secret(now: Any) -> Any:
     return or_(ShopWebhookSecret.expires_at.is_(None), ShopWebhookSecret.expires_at > now)
 
 
-def _webhook_auth(_: str) -> Any:
-    active = _active_secret(bindparam("b_now"))
-    return (
-        select(Shop.id, Shop.settings, Shop.updated_at, ShopWebhookSecret.secret_encrypted)
-        .outerjoin(ShopWebhookSecret, (ShopWebhookSecret.shop_id == Shop.id) & active)
-        .where(Shop.id == bindparam("b_shop"))
+_WEBHOOK_AUTH = (
+    select(Shop.id, Shop.settings, Shop.updated_at, ShopWebhookSecret.secret_encrypted)
+    .outerjoin(
+        ShopWebhookSecret,
+        (ShopWebhookSecret.shop_id == Shop.id) & _active_secret(bindparam("b_now")),
     )
+    .where(Shop.id == bindparam("b_shop"))
+)
 
 
 async def webhook_auth(
@@ -199,9 +231,7 @@ async def webhook_auth(
     """The active webhook secrets of a shop, or None when there is no such shop."""
     if not is_shop_id(shop_id):
         return None
-    rows = (
-        await conn.execute(prepared(conn, _webhook_auth), {"b_shop": shop_id, "b_now": now})
-    ).all()
+    rows = (await conn.execute(_WEBHOOK_AUTH, {"b_shop": shop_id, "b_now": now})).all()
     if not rows:
         return None
     keys = tuple(
@@ -218,32 +248,11 @@ def _hmac_key(secret_key: str, encrypted: str) -> bytes:
     return webhook_secret_bytes(decrypt(secret_key, encrypted))
 
 
-_SETTINGS: dict[tuple[str, datetime], ShopSettings] = {}
-
-
-def parsed_settings(shop_id: str, updated_at: datetime, raw: dict[str, Any]) -> ShopSettings:
-    """A shop's validated settings, parsed again only when the shop row changed.
-
-    Every settings change bumps `shops.updated_at`, so the key never serves stale settings.
-    """
-    key = (shop_id, updated_at)
-    parsed = _SETTINGS.get(key)
-    if parsed is None:
-        if len(_SETTINGS) > 10_000:
-            _SETTINGS.clear()
-        parsed = _SETTINGS[key] = ShopSettings.model_validate(raw)
-    return parsed
-
-
-def settings_of(shop: dict[str, Any]) -> ShopSettings:
-    return ShopSettings.model_validate(shop["settings"])
-
-
 async def update_settings(
-    conn: AsyncConnection, shop: dict[str, Any], changes: dict[str, Any], now: datetime
+    conn: AsyncConnection, shop: ShopAccount, changes: dict[str, Any], now: datetime
 ) -> ShopSettings:
     """Merge a partial update into the settings and validate the whole."""
-    merged = {**shop["settings"], **changes}
+    merged = {**shop.raw_settings, **changes}
     try:
         settings = ShopSettings.model_validate(merged)
     except ValidationError as exc:
@@ -251,7 +260,7 @@ async def update_settings(
         raise InvalidInput("Invalid settings.", errors) from exc
     await conn.execute(
         update(Shop)
-        .where(Shop.id == shop["id"])
+        .where(Shop.id == shop.id)
         .values(
             settings=settings.model_dump(mode="json"),
             timezone=settings.timezone,

@@ -6,12 +6,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from app import metrics
+from app import counters
 from app.db import transaction, utcnow
-from app.deps import CursorQuery, EngineDep, IdQuery, ReadConnDep, ReadShopDep, SettingsDep
+from app.deps import CursorQuery, EngineDep, IdQuery, ReadConnDep, SettingsDep
 from app.errors import InvalidInput, NotFound, PayloadTooLarge
 from app.openapi import SHOP_RESPONSES, WEBHOOK_RESPONSES
 from app.shops import service as shops
+from app.shops.deps import ReadShopDep
 from app.webhooks import service
 from app.webhooks.schemas import EventPage, EventRead, WebhookAccepted
 from app.webhooks.signature import verify
@@ -129,10 +130,10 @@ async def receive_webhook(
             )
         kind, event = service.parse(body)
         if kind == "ping":
-            metrics.note_webhook_outcome(request, "pong")
+            counters.note_webhook_outcome(request, "pong")
             return JSONResponse({"status": "pong"}, status_code=200)
         status, answer = await service.receive(conn, shop, webhook_id, body, kind, event, now)
-    metrics.note_webhook_outcome(request, answer.status)
+    counters.note_webhook_outcome(request, answer.status)
     return JSONResponse(answer.model_dump(exclude_none=True), status_code=status)
 
 
@@ -148,5 +149,5 @@ async def list_events(
     cursor: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> EventPage:
-    rows, next_cursor = await service.list_events(conn, shop["id"], order_id, cursor, limit)
+    rows, next_cursor = await service.list_events(conn, shop.id, order_id, cursor, limit)
     return EventPage(items=[EventRead.model_validate(r) for r in rows], next_cursor=next_cursor)

@@ -137,26 +137,6 @@ class ReturnRequested(_In):
     data: ReturnData
 
 
-EVENT_MODELS: dict[str, type[_In]] = {
-    "order.status_changed": OrderStatusChanged,
-    "shop.order_states": OrderStatesReplaced,
-    "order.return_requested": ReturnRequested,
-}
-
-Outcome = Literal[
-    "scheduled",
-    "scheduled_fallback",
-    "rescheduled",
-    "already_requested",
-    "cancelled",
-    "recorded",
-    "ignored_older",
-    "duplicate_history",
-    "catalogue_replaced",
-    "ignored_type",
-]
-
-
 class WebhookAccepted(BaseModel):
     status: Literal["accepted", "duplicate", "ignored", "pong"]
     event_id: int | None = None

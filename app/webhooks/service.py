@@ -4,34 +4,25 @@ import json
 import re
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.dialect import insert_for, prepared
+from app.dialect import PerDialect
 from app.errors import InvalidInput, validation_errors
-from app.orders import service as orders
 from app.pagination import page
-from app.requests import service as requests
-from app.shops import service as shops
 from app.shops.service import ShopAuth
+from app.webhooks.handlers import HANDLERS, Applied, Filing
 from app.webhooks.models import WebhookEvent
-from app.webhooks.schemas import (
-    EVENT_MODELS,
-    OrderStatesReplaced,
-    OrderStatusChanged,
-    Outcome,
-    ReturnRequested,
-    WebhookAccepted,
-)
+from app.webhooks.schemas import WebhookAccepted
+from app.webhooks.vocabulary import Outcome
 
 _ESCAPED_UNSTORABLE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def parse(body: bytes) -> tuple[str, Any]:
+def parse(body: bytes) -> tuple[str, BaseModel | None]:
     """The event type and its validated model (None for a type we do not know)."""
     try:
         # UTF-8 only (RFC 8259): `json.loads(bytes)` would also guess UTF-16 and -32, which the
@@ -64,11 +55,11 @@ def parse(body: bytes) -> tuple[str, Any]:
                 "The body is nested too deeply.", [{"loc": ["body"], "msg": "nested too deeply"}]
             ) from None
     kind: str = raw["type"]
-    model = EVENT_MODELS.get(kind)
-    if model is None:
+    handler = HANDLERS.get(kind)
+    if handler is None:
         return kind, None
     try:
-        return kind, model.model_validate(raw)
+        return kind, handler.model.model_validate(raw)
     except ValidationError as exc:
         errors = [{**e, "loc": ["body", *e["loc"]]} for e in validation_errors(exc.errors())]
         fields = ", ".join(".".join(str(p) for p in e["loc"][1:]) for e in errors)
@@ -92,18 +83,30 @@ def _refuse_unstorable(value: Any, loc: tuple[str | int, ...] = ("body",)) -> No
             _refuse_unstorable(item, (*loc, index))
 
 
-def _event_insert(dialect: str) -> Any:
-    return insert_for(dialect, WebhookEvent).on_conflict_do_nothing().returning(WebhookEvent.id)
+_INSERT_EVENT = PerDialect(
+    lambda insert_: (
+        insert_(WebhookEvent)
+        .values(
+            shop_id=bindparam("b_shop"),
+            webhook_id=bindparam("b_webhook_id"),
+            type=bindparam("b_type"),
+            order_id=bindparam("b_order"),
+            history_id=bindparam("b_history"),
+            occurred_at=bindparam("b_occurred_at"),
+            received_at=bindparam("b_now"),
+            outcome=bindparam("b_outcome"),
+            payload=bindparam("b_payload"),
+        )
+        .on_conflict_do_nothing()
+        .returning(WebhookEvent.id)
+    )
+)
 
-
-def _event_outcome(_: str) -> Any:
-    return update(WebhookEvent).where(WebhookEvent.id == bindparam("b_id"))
-
-
-def _aware(moment: datetime, tz: str) -> datetime:
-    # PrestaShop stores shop-local wall-clock times; a module that sends them without an
-    # offset means the shop's zone.
-    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(tz))
+_SET_OUTCOME = (
+    update(WebhookEvent)
+    .where(WebhookEvent.id == bindparam("b_id"))
+    .values(outcome=bindparam("b_outcome"), request_id=bindparam("b_request"))
+)
 
 
 async def receive(
@@ -112,31 +115,24 @@ async def receive(
     webhook_id: str,
     body: bytes,
     kind: str,
-    event: Any,
+    event: BaseModel | None,
     now: datetime,
 ) -> tuple[int, WebhookAccepted]:
     """Record the event (once per webhook-id) and apply it. Returns the HTTP status and body."""
-    order_id = history_id = None
-    occurred_at = None
-    if isinstance(event, OrderStatusChanged):
-        order_id, history_id = event.data.order.id, event.data.history.id
-        occurred_at = _aware(event.data.history.date_add, shop.settings.timezone)
-    elif isinstance(event, ReturnRequested):
-        order_id = event.data.order.id
-        occurred_at = _aware(event.data.return_.date_add, shop.settings.timezone)
-
+    handler = HANDLERS.get(kind) if event is not None else None
+    filing = handler.file(event, shop.settings.timezone) if handler else Filing()
     event_id = await conn.scalar(
-        prepared(conn, _event_insert),
+        _INSERT_EVENT.on(conn),
         {
-            "shop_id": shop.id,
-            "webhook_id": webhook_id,
-            "type": kind[:64],
-            "order_id": order_id,
-            "history_id": history_id,
-            "occurred_at": occurred_at,
-            "received_at": now,
-            "outcome": "recorded" if event is not None else "ignored_type",
-            "payload": body.decode(),
+            "b_shop": shop.id,
+            "b_webhook_id": webhook_id,
+            "b_type": kind[:64],
+            "b_order": filing.order_id,
+            "b_history": filing.history_id,
+            "b_occurred_at": filing.occurred_at,
+            "b_now": now,
+            "b_outcome": Outcome.RECORDED if handler else Outcome.IGNORED_TYPE,
+            "b_payload": body.decode(),
         },
     )
     if event_id is None:
@@ -146,33 +142,14 @@ async def receive(
             )
         )
         return 200, WebhookAccepted(status="duplicate", event_id=existing)
-    if event is None:
+    if handler is None:
         return 202, WebhookAccepted(status="ignored", event_id=event_id)
 
-    outcome: Outcome = "recorded"
-    request_id: int | None = None
-    if isinstance(event, OrderStatusChanged):
-        assert occurred_at is not None
-        change = await orders.apply_event(conn, shop.id, event.data, occurred_at, event_id, now)
-        if not change.new_history:
-            outcome = "duplicate_history"
-        elif not change.moved_forward:
-            outcome = "ignored_older"
-        else:
-            outcome, request_id = await requests.on_state(
-                conn, shop.id, shop.settings, event.data, occurred_at, now
-            )
-    elif isinstance(event, OrderStatesReplaced):
-        states = [s.model_dump() | {"state_id": s.id} for s in event.data.states]
-        for s in states:
-            del s["id"]
-        await shops.replace_order_states(conn, shop.id, states, now)
-        outcome = "catalogue_replaced"
-
-    if outcome != "recorded":
+    applied: Applied = await handler.apply(conn, shop, event, event_id, now)
+    if applied.outcome is not Outcome.RECORDED:
         await conn.execute(
-            prepared(conn, _event_outcome),
-            {"b_id": event_id, "outcome": outcome, "request_id": request_id},
+            _SET_OUTCOME,
+            {"b_id": event_id, "b_outcome": applied.outcome, "b_request": applied.request_id},
         )
     return 202, WebhookAccepted(status="accepted", event_id=event_id)
 

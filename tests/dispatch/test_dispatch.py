@@ -45,11 +45,12 @@ async def test_due_request_is_sent_once_in_the_customers_language(
         shop,
         order_event(1042, 1, 5, email="Hans@Example.de", language="de", firstname="Hans"),
     )
+    sent_at = at(LATER)
     with smtp_sink() as (sink, port):
         worker = dispatcher(engine, settings, port)
         assert (await worker.tick(now=at(timedelta(days=1)))).sent == 0  # not due yet
-        stats = await worker.tick(now=at(LATER))
-        again = await worker.tick(now=at(LATER + timedelta(hours=1)))
+        stats = await worker.tick(now=sent_at)
+        again = await worker.tick(now=sent_at + timedelta(hours=1))
     assert (stats.sent, again.sent) == (1, 0)
     [message] = sink.messages
     assert sink.envelopes == [("avis@boutique.example", ["Hans@Example.de"])]
@@ -58,7 +59,8 @@ async def test_due_request_is_sent_once_in_the_customers_language(
     assert message["From"].addresses[0].addr_spec == "avis@boutique.example"
     assert message["From"].addresses[0].display_name == "Ma Boutique"
     assert message["Message-ID"].startswith("<relance.")
-    assert message["Date"]
+    # The tick's clock, to the second (RFC 5322 dates have no fraction).
+    assert message["Date"].datetime == sent_at.replace(microsecond=0)
     assert "REF1042" in message["Subject"]
     assert message.is_multipart()
     text = message.get_body(("plain",))
@@ -146,11 +148,12 @@ async def test_transient_error_retries_with_backoff_then_sends(
     with smtp_sink() as (sink, port):
         worker = dispatcher(engine, settings, port, retry_base=60.0)
         sink.rcpt_reply = "451 4.3.0 Try again later"
-        first = await worker.tick(now=at(LATER))
+        tried_at = at(LATER)
+        first = await worker.tick(now=tried_at)
         [item] = await requests_of(client, shop)
         assert (first.retried, item["status"], item["attempts"]) == (1, "scheduled", 1)
-        due = datetime.fromisoformat(item["due_at"])
-        assert due > at(LATER + timedelta(seconds=50))
+        # The first back-off is `retry_base` itself.
+        assert datetime.fromisoformat(item["due_at"]) == tried_at + timedelta(seconds=60)
         sink.rcpt_reply = None
         assert (await worker.tick(now=at(LATER + timedelta(seconds=30)))).sent == 0  # backing off
         second = await worker.tick(now=at(LATER + timedelta(minutes=2)))

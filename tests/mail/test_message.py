@@ -7,8 +7,9 @@ from email.message import EmailMessage
 
 import pytest
 
+from app.languages import LANGUAGES, pick_language
 from app.mail.message import build
-from app.mail.templates import Rendered, pick_language, render_review_request
+from app.mail.templates import Rendered, available_languages, render_review_request
 
 LONG = "Boutique Démo : que pensez-vous de votre commande DEMO601631 de chez nous, vraiment ?"
 
@@ -31,6 +32,7 @@ def test_headers_and_bodies_round_trip(subject: str) -> None:
     assert message["From"].addresses[0].display_name == "Boutique Démo"
     assert message["Reply-To"] == "sav@shop.example"
     assert message["Message-ID"] == out.message_id
+    assert message["Date"].datetime == datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
     assert message["Content-Language"] == "fr"
     assert message.get_content_type() == "multipart/alternative"
     plain, html = message.get_body(("plain",)), message.get_body(("html",))
@@ -63,3 +65,7 @@ def test_language_falls_back_to_shop_then_english() -> None:
     assert pick_language("nl", "it") == "it"
     assert pick_language("nl", "pt") == "en"
     assert pick_language(None, "es") == "es"
+
+
+def test_every_language_offered_has_its_templates() -> None:
+    assert available_languages() == LANGUAGES

@@ -119,7 +119,7 @@ async def test_auth_and_connection_reuse() -> None:
                 message(f"c{n}@example.fr"), "shop@example.test", f"c{n}@example.fr"
             )
         await transport.close()
-    assert len(handler.messages) == 3
+    assert [m["To"] for m in handler.messages] == [f"c{n}@example.fr" for n in range(3)]
 
 
 @pytest.mark.parametrize(

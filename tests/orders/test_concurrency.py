@@ -22,7 +22,8 @@ from app.orders.models import Order, OrderHistory
 from app.orders.service import apply_event
 from app.requests.models import Delivery, ReviewRequest
 from app.requests.service import on_state
-from app.shops.schemas import ShopSettings
+from app.shops.settings import ShopSettings
+from app.webhooks.handlers import status_change
 from app.webhooks.models import WebhookEvent
 from app.webhooks.schemas import OrderStatusChanged
 from tests.factories import ShopInfo, create_shop, order_event, post_event
@@ -147,15 +148,14 @@ async def apply_together(
     barrier = asyncio.Barrier(len(payloads))
 
     async def apply(payload: dict[str, Any]) -> None:
-        data = OrderStatusChanged.model_validate(payload).data
-        occurred_at = data.history.date_add
+        change = status_change(OrderStatusChanged.model_validate(payload), settings.timezone)
         async with engine.begin() as conn:
             await conn.execute(select(1))  # the transaction is open on the server
             await barrier.wait()
             now = datetime.now(UTC)
-            change = await apply_event(conn, shop_id, data, occurred_at, next(event_ids), now)
-            if change.moved_forward:
-                await on_state(conn, shop_id, settings, data, occurred_at, now)
+            applied = await apply_event(conn, shop_id, change, next(event_ids), now)
+            if applied.moved_forward:
+                await on_state(conn, shop_id, settings, change, now)
 
     await asyncio.gather(*(apply(p) for p in payloads))
 

@@ -9,40 +9,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from app.main import create_app
 from app.models import metadata
 from app.shops.models import Shop, ShopApiKey, ShopWebhookSecret
-from tests.factories import ADMIN, ShopInfo, create_shop, order_event, post_event
+from tests.factories import ADMIN, ClientFor, ShopInfo, create_shop, order_event, post_event
+from tests.problems import assert_problem, assert_validation_problem
 
 NEW_SHOP = {"name": "Ma Boutique", "timezone": "Europe/Paris", "language": "fr"}
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    """The response is an RFC 9457 problem with the documented fields; returns its body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].split(";")[0].strip() == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    for field in ("type", "title", "detail"):
-        assert isinstance(body[field], str), field
-        assert body[field], field
-    if status == 401:
-        assert "www-authenticate" in response.headers
-    return body
-
-
-def assert_invalid(response: httpx.Response, loc: list[Any] | None = None) -> None:
-    """A 422 problem listing `{loc, msg}` errors; when `loc` is given, one names that field."""
-    body = assert_problem(response, 422)
-    errors = body["errors"]
-    assert isinstance(errors, list)
-    assert errors
-    for error in errors:
-        assert isinstance(error["loc"], list)
-        assert isinstance(error["msg"], str)
-        assert error["msg"]
-    if loc is not None:
-        assert loc in [e["loc"] for e in errors], errors
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -89,7 +61,9 @@ async def test_shop_creation_with_the_admin_token(
     assert body["name"] == "Ma Boutique"
     assert body["webhook_secret"].startswith("whsec_")
     assert len(base64.b64decode(body["webhook_secret"].removeprefix("whsec_"))) == 32
-    assert body["api_key"]
+    assert body["api_key"].startswith("rlk_")
+    assert len(base64.urlsafe_b64decode(body["api_key"].removeprefix("rlk_") + "=")) == 32
+    assert body["id"].startswith("shp_")
     assert await count_shops(engine) == 1
 
 
@@ -97,15 +71,11 @@ async def test_shop_creation_with_the_admin_token(
     "headers", [pytest.param(ADMIN, id="admin-token"), pytest.param({}, id="no-token")]
 )
 async def test_admin_api_is_404_when_no_admin_token_is_set(
-    settings: Settings, engine: AsyncEngine, headers: dict[str, str]
+    settings: Settings, engine: AsyncEngine, client_for: ClientFor, headers: dict[str, str]
 ) -> None:
-    disabled = settings.model_copy(update={"admin_token": None})
-    app = create_app(disabled)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://relance.test") as c:
-            response = await c.post("/api/v1/shops", json=NEW_SHOP, headers=headers)
-            empty_token = await c.post("/api/v1/shops", json=NEW_SHOP, headers=bearer(""))
+    c = await client_for(settings.model_copy(update={"admin_token": None}))
+    response = await c.post("/api/v1/shops", json=NEW_SHOP, headers=headers)
+    empty_token = await c.post("/api/v1/shops", json=NEW_SHOP, headers=bearer(""))
     assert_problem(response, 404)
     assert_problem(empty_token, 404)
     assert await count_shops(engine) == 0
@@ -179,7 +149,8 @@ async def test_another_shops_key_is_404(client: httpx.AsyncClient, path: str) ->
     assert_problem(response, 404)
     unknown = await client.get(f"/api/v1/shops/shp_doesnotexist{path}", headers=mine.auth)
     assert_problem(unknown, 404)
-    assert (await client.get(f"/api/v1/shops/{mine.id}{path}", headers=mine.auth)).is_success
+    own = await client.get(f"/api/v1/shops/{mine.id}{path}", headers=mine.auth)
+    assert own.status_code == 200, own.text
 
 
 async def test_another_shops_key_cannot_write(client: httpx.AsyncClient) -> None:
@@ -287,14 +258,14 @@ async def test_refused_patch_is_422_and_changes_nothing(
     shop = await create_shop(client, delay="PT30S")
     before = await _settings(client, shop)
     response = await _patch(client, shop, changes)
-    assert_invalid(response, loc)
+    assert_validation_problem(response, loc)
     assert await _settings(client, shop) == before
 
 
 async def test_send_window_error_names_the_field(client: httpx.AsyncClient) -> None:
     shop = await create_shop(client)
     response = await _patch(client, shop, {"send_window": {"start": "18:00", "end": "09:00"}})
-    assert_invalid(response)
+    assert_validation_problem(response)
     locs = [e["loc"] for e in response.json()["errors"]]
     assert any(loc[:2] == ["body", "send_window"] for loc in locs), locs
 
@@ -303,7 +274,7 @@ async def test_send_window_error_names_the_field(client: httpx.AsyncClient) -> N
 async def test_patch_body_must_be_an_object(client: httpx.AsyncClient, body: Any) -> None:
     shop = await create_shop(client)
     before = await _settings(client, shop)
-    assert_invalid(await _patch(client, shop, body))
+    assert_validation_problem(await _patch(client, shop, body))
     assert await _settings(client, shop) == before
 
 
@@ -360,7 +331,7 @@ async def test_rotation_refuses_a_bad_grace_period(client: httpx.AsyncClient) ->
         json={"previous_valid_for": "soon"},
         headers=shop.auth,
     )
-    assert_invalid(response, ["body", "previous_valid_for"])
+    assert_validation_problem(response, ["body", "previous_valid_for"])
     assert await _status_with(client, shop, shop.api_key) == 200
 
 
@@ -415,7 +386,7 @@ async def test_garbage_cursor_is_422(client: httpx.AsyncClient, cursor: str) -> 
         params={"cursor": cursor, "limit": 2},
         headers=shop.auth,
     )
-    assert_invalid(response, ["query", "cursor"])
+    assert_validation_problem(response, ["query", "cursor"], source="query")
 
 
 async def test_rotation_endpoints_take_an_empty_body(client: httpx.AsyncClient) -> None:

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.security import webhook_secret_bytes
 from app.webhooks.signature import sign
 from tests.factories import create_shop, order_event, signed
-from tests.webhooks.test_bad_input import NOTHING, assert_validation_problem, url, written
+from tests.problems import assert_problem, assert_validation_problem
+from tests.webhooks.test_bad_input import NOTHING, url, written
 
 Payload = dict[str, Any]
 
@@ -155,7 +156,7 @@ async def test_deep_nesting_with_an_escaped_nul_is_422(
     nested = b'{"type": "x", "data": ' + b"[" * depth + b'"\\u0000"' + b"]" * depth + b"}"
     body, headers = signed(shop.webhook_secret, nested)
     response = await client.post(url(shop.id), content=body, headers=headers)
-    assert response.status_code == 422, response.text
+    assert_validation_problem(response)
     assert await written(engine) == NOTHING
 
 
@@ -183,8 +184,7 @@ async def test_malformed_shop_id_is_404(
     shop = await create_shop(client)
     body, headers = signed(shop.webhook_secret, order_event(1, 1, 5))
     response = await client.post(url(shop_id), content=body, headers=headers)
-    assert response.status_code == 404, response.text
-    assert response.headers["content-type"] == "application/problem+json"
+    assert_problem(response, 404)
     read = await client.get(f"/api/v1/shops/{shop_id}/settings", headers=shop.auth)
-    assert read.status_code == 404, read.text
+    assert_problem(read, 404)
     assert await written(engine) == NOTHING

@@ -1,6 +1,7 @@
 """The inbox: accepted events are committed with their effect; repeats are no-ops."""
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import func, select
@@ -10,6 +11,8 @@ from app.orders.models import Order
 from app.requests.models import Delivery, ReviewRequest
 from app.webhooks.models import WebhookEvent
 from tests.factories import create_shop, order_event, post_event, signed
+
+PARIS = ZoneInfo("Europe/Paris")  # the factory shop's zone
 
 
 async def test_delivered_order_schedules_a_request_at_delivery_plus_delay(
@@ -109,7 +112,9 @@ async def test_trigger_again_after_cancel_creates_a_fresh_request(
         await client.get(f"/api/v1/shops/{shop.id}/review-requests?order_id=5", headers=shop.auth)
     ).json()["items"]
     assert [i["status"] for i in items] == ["scheduled", "cancelled"]
-    assert datetime.fromisoformat(items[0]["due_at"]) > datetime.fromisoformat(items[1]["due_at"])
+    # The fresh request counts from the new trigger: P2D, calendar days in Europe/Paris.
+    wall = later.astimezone(PARIS).replace(tzinfo=None) + timedelta(days=2)
+    assert datetime.fromisoformat(items[0]["due_at"]) == wall.replace(tzinfo=PARIS)
 
 
 async def test_unknown_type_is_recorded_and_ignored(client: httpx.AsyncClient) -> None:

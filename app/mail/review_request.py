@@ -1,0 +1,60 @@
+"""The review-request e-mail: its links, its context, its MIME message."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from app.mail.message import Outgoing, build
+from app.mail.templates import localized_date, render_review_request
+from app.security import sign_token
+
+
+@dataclass(frozen=True)
+class ReviewEmail:
+    """Everything one review-request e-mail says, and to whom."""
+
+    request_id: int
+    message_id: str
+    to: str
+    language: str
+    is_reminder: bool
+    shop_name: str
+    timezone: str
+    firstname: str | None
+    order_reference: str | None
+    ordered_at: datetime | None
+    products: list[dict[str, Any]]
+    from_email: str
+    from_name: str
+    reply_to: str | None
+
+
+def review_url(public_url: str, secret_key: str, request_id: int) -> str:
+    """The signed link of the hosted review page of one request."""
+    token = sign_token(secret_key, "review", str(request_id))
+    return f"{public_url.rstrip('/')}/r/{token}"
+
+
+def compose(email: ReviewEmail, *, public_url: str, secret_key: str, now: datetime) -> Outgoing:
+    """Render the templates in the e-mail's language and build the message, dated `now`."""
+    url = review_url(public_url, secret_key, email.request_id)
+    context = {
+        "shop_name": email.shop_name,
+        "firstname": email.firstname,
+        "order_reference": email.order_reference,
+        "order_date": localized_date(email.ordered_at, email.language, email.timezone),
+        "products": email.products,
+        "review_url": url,
+        "star_urls": [f"{url}?rating={n}" for n in range(1, 6)],
+        "is_reminder": email.is_reminder,
+    }
+    return build(
+        rendered=render_review_request(email.language, context),
+        to=email.to,
+        from_email=email.from_email,
+        from_name=email.from_name,
+        reply_to=email.reply_to,
+        message_id=email.message_id,
+        date=now,
+        language=email.language,
+    )
