@@ -15,10 +15,11 @@ from app.config import Settings, describe_errors, get_settings, log_key_notice
 
 if TYPE_CHECKING:
     from app.rekey import Rekeyed
+    from app.shops.schemas import ShopCreate
 
 
 def _migrate(_: argparse.Namespace) -> None:
-    from app.health import alembic_config
+    from app.migrations import alembic_config
 
     command.upgrade(alembic_config(get_settings().database_url), "head")
     print("database migrated to head", file=sys.stderr)
@@ -72,24 +73,15 @@ def _shop_create(args: argparse.Namespace) -> None:
             print(f"{key}: {value}")
 
 
-async def _create_shop(body: object) -> dict[str, object]:
+async def _create_shop(body: "ShopCreate") -> dict[str, object]:
     from app.db import engine_for, transaction, utcnow
     from app.shops import service
-    from app.shops.schemas import ShopCreate
 
-    assert isinstance(body, ShopCreate)
     settings = get_settings()
     engine = engine_for(settings)
     try:
         async with transaction(engine) as conn:
-            created = await service.create(
-                conn,
-                name=body.name,
-                timezone=body.timezone,
-                language=body.language,
-                secret_key=settings.secret_key,
-                now=utcnow(),
-            )
+            created = await service.create(conn, body, settings.secret_key, utcnow())
     finally:
         await engine.dispose()
     result: dict[str, object] = created.model_dump(mode="json")

@@ -1,35 +1,20 @@
 """`/healthz` (alive) and `/readyz` (database, migrations, scheduler, paused shops)."""
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from app.db import transaction
 from app.errors import PROBLEM_JSON, is_database_unavailable
+from app.migrations import head_revision
 from app.shops import service as shops
 
 router = APIRouter(tags=["operations"])
 
-ROOT = Path(__file__).resolve().parents[1]
 READY_TIMEOUT = 2.0  # seconds
-
-
-def alembic_config(database_url: str | None = None) -> Config:
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
-    if database_url:
-        config.attributes["database_url"] = database_url
-    return config
-
-
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 @router.get("/healthz", summary="The process is alive")

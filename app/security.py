@@ -27,10 +27,6 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def api_key_matches(key: str, stored_hash: str) -> bool:
-    return hmac.compare_digest(hash_api_key(key), stored_hash)
-
-
 def new_webhook_secret() -> str:
     return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
@@ -64,13 +60,6 @@ def sign_token(secret_key: str, purpose: str, value: str) -> str:
     key = hashlib.sha256(b"relance-token\0" + secret_key.encode()).digest()
     mac = hmac.new(key, f"{purpose}:{value}".encode(), hashlib.sha256).digest()[:18]
     return f"{value}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
-
-
-def verify_token(secret_key: str, purpose: str, token: str) -> str | None:
-    value, _, _ = token.rpartition(".")
-    if not value:
-        return None
-    return value if hmac.compare_digest(sign_token(secret_key, purpose, value), token) else None
 
 
 def admin_token_matches(expected: str | None, given: str) -> bool:

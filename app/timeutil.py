@@ -88,7 +88,8 @@ def add_duration(start: datetime, duration: Duration, tz: ZoneInfo) -> datetime:
         local = start.astimezone(tz)
         wall = local.replace(tzinfo=None) + timedelta(days=duration.days)
         start = wall.replace(tzinfo=tz).astimezone(UTC)
-    return (start + timedelta(seconds=duration.seconds)).astimezone(UTC)
+    # Exact seconds: added to the UTC instant (aware arithmetic in a zone adds wall-clock time).
+    return start.astimezone(UTC) + timedelta(seconds=duration.seconds)
 
 
 @dataclass(frozen=True)

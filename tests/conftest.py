@@ -30,8 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.db import create_engine
-from app.health import alembic_config
 from app.main import create_app
+from app.migrations import alembic_config
 from app.models import metadata
 from tests.factories import ClientFor
 

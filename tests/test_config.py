@@ -22,6 +22,7 @@ from app.rekey import Rekeyed, UnreadableSecrets, rekey
 from app.security import decrypt
 from app.shops import service as shops
 from app.shops.models import ShopWebhookSecret
+from app.shops.schemas import ShopCreate
 from tests.test_end_to_end import RELANCE, relance_env
 
 KEY = "a-key-for-these-tests"
@@ -232,9 +233,7 @@ def test_racing_processes_end_with_one_key(tmp_path: Path) -> None:
 
 async def _shop_under(engine: AsyncEngine, key: str) -> str:
     async with transaction(engine) as conn:
-        created = await shops.create(
-            conn, name="Shop", timezone="Europe/Paris", language="fr", secret_key=key, now=utcnow()
-        )
+        created = await shops.create(conn, ShopCreate(name="Shop"), key, utcnow())
     return created.webhook_secret
 
 

@@ -63,3 +63,11 @@ def test_window_keeps_a_moment_inside_it() -> None:
 def test_no_window_means_any_time() -> None:
     moment = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
     assert next_in_window(moment, None, PARIS) == moment
+
+
+def test_exact_seconds_are_added_to_the_instant_across_a_dst_change() -> None:
+    # 2026-03-29 02:00 Paris jumps to 03:00: one day of seconds is 24 real hours, not wall hours.
+    start = datetime(2026, 3, 28, 10, 0, tzinfo=PARIS)
+    assert add_duration(start, parse_duration("PT86400S"), PARIS) == datetime(
+        2026, 3, 29, 9, 0, tzinfo=UTC
+    )

@@ -8,7 +8,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.db import Base, BigId
 
 # A request in one of these states blocks another for the same order (see the unique index).
-LIVE_STATUSES = ("scheduled", "sending", "sent")
 _LIVE_SQL = text("status IN ('scheduled', 'sending', 'sent')")
 
 

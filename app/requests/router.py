@@ -8,11 +8,11 @@ from app.deps import AuthFirstRoute, CursorQuery, IdPath, IdQuery, ReadConnDep
 from app.openapi import SHOP_RESPONSES
 from app.requests import service
 from app.requests.schemas import (
-    RequestStatus,
     ReviewRequestDetail,
     ReviewRequestPage,
     ReviewRequestRead,
 )
+from app.requests.vocabulary import Status
 from app.shops.deps import ReadShopDep
 
 router = APIRouter(
@@ -27,7 +27,7 @@ router = APIRouter(
 async def list_requests(
     shop: ReadShopDep,
     conn: ReadConnDep,
-    status: RequestStatus | None = None,
+    status: Status | None = None,
     order_id: IdQuery = None,
     cursor: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,

@@ -1,19 +1,18 @@
 """API schemas of review requests and their deliveries."""
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel
 
-RequestStatus = Literal["scheduled", "sending", "sent", "cancelled", "skipped", "failed"]
+from app.requests.vocabulary import Kind, Reason, Source, Status
 
 
 class DeliveryRead(BaseModel):
     id: int
-    kind: Literal["first", "reminder"]
+    kind: Kind
     seq: int
-    status: RequestStatus
-    reason: str | None
+    status: Status
+    reason: Reason | None
     due_at: datetime
     sent_at: datetime | None
     attempts: int
@@ -26,9 +25,9 @@ class ReviewRequestRead(BaseModel):
     order_id: int
     email: str
     language: str
-    status: RequestStatus
-    reason: str | None
-    source: Literal["trigger", "fallback"]
+    status: Status
+    reason: Reason | None
+    source: Source
     due_at: datetime
     sent_at: datetime | None
     trigger_at: datetime

@@ -18,6 +18,7 @@ from app.shops.deps import ReadShopDep, ShopDep
 from app.shops.schemas import (
     ApiKeyRotate,
     ApiKeyRotated,
+    OrderStateRead,
     SecretRotate,
     SecretRotated,
     SendingState,
@@ -56,14 +57,7 @@ SETTINGS_PATCH_EXAMPLES: dict[str, Any] = {
     responses=ADMIN_RESPONSES,
 )
 async def create_shop(body: ShopCreate, conn: ConnDep, settings: SettingsDep) -> ShopCreated:
-    return await service.create(
-        conn,
-        name=body.name,
-        timezone=body.timezone,
-        language=body.language,
-        secret_key=settings.secret_key,
-        now=utcnow(),
-    )
+    return await service.create(conn, body, settings.secret_key, utcnow())
 
 
 @router.get("/{shop_id}", summary="Read a shop")
@@ -108,8 +102,9 @@ async def rotate_secret(
 
 
 @router.get("/{shop_id}/order-states", summary="The shop's catalogue of order states")
-async def order_states(shop: ReadShopDep, conn: ReadConnDep) -> list[dict[str, Any]]:
-    return await service.list_order_states(conn, shop.id)
+async def order_states(shop: ReadShopDep, conn: ReadConnDep) -> list[OrderStateRead]:
+    rows = await service.list_order_states(conn, shop.id)
+    return [OrderStateRead.model_validate(r) for r in rows]
 
 
 @router.get("/{shop_id}/sending", summary="Whether sending is paused, and why")

@@ -66,6 +66,19 @@ class SecretRotated(BaseModel):
     previous_expires_at: datetime | None
 
 
+class OrderStateRead(BaseModel):
+    """One state of the shop's catalogue, as the module last sent it."""
+
+    shop_id: str
+    state_id: int
+    names: dict[str, str]
+    paid: bool
+    shipped: bool
+    delivery: bool
+    logable: bool
+    updated_at: datetime
+
+
 class SendingState(BaseModel):
     paused: bool
     paused_at: datetime | None

@@ -21,7 +21,7 @@ from app.security import (
     webhook_secret_bytes,
 )
 from app.shops.models import OrderState, Shop, ShopApiKey, ShopWebhookSecret
-from app.shops.schemas import ShopCreated
+from app.shops.schemas import ShopCreate, ShopCreated
 from app.shops.settings import ShopSettings, parsed_settings
 from app.timeutil import parse_duration
 
@@ -44,15 +44,10 @@ def is_shop_id(value: str) -> bool:
 
 
 async def create(
-    conn: AsyncConnection,
-    *,
-    name: str,
-    timezone: str,
-    language: str,
-    secret_key: str,
-    now: datetime,
+    conn: AsyncConnection, shop: ShopCreate, secret_key: str, now: datetime
 ) -> ShopCreated:
     """Create a shop with default settings, one API key and one webhook secret."""
+    name, timezone, language = shop.name, shop.timezone, shop.language
     shop_id = new_id("shp_")
     settings = ShopSettings(timezone=timezone, default_language=language)
     await conn.execute(

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from app.validation import Int64, Moment, PositiveId, StateId, email_address
+from app.webhooks.vocabulary import Outcome
 
 
 def _money(value: Any) -> str | None:
@@ -150,7 +151,7 @@ class EventRead(BaseModel):
     history_id: int | None
     occurred_at: datetime | None
     received_at: datetime
-    outcome: str
+    outcome: Outcome
     request_id: int | None
 
 
