@@ -3,7 +3,9 @@
 from app.db import Base
 from app.orders.models import Order, OrderHistory
 from app.requests.models import Delivery, ReviewRequest
+from app.reviews.models import Review, ReviewProduct
 from app.shops.models import OrderState, Shop, ShopApiKey, ShopWebhookSecret
+from app.suppressions.models import Suppression
 from app.webhooks.models import WebhookEvent
 
 metadata = Base.metadata
@@ -13,10 +15,13 @@ __all__ = [
     "Order",
     "OrderHistory",
     "OrderState",
+    "Review",
+    "ReviewProduct",
     "ReviewRequest",
     "Shop",
     "ShopApiKey",
     "ShopWebhookSecret",
+    "Suppression",
     "WebhookEvent",
     "metadata",
 ]

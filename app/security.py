@@ -17,6 +17,11 @@ def new_id(prefix: str) -> str:
     return prefix + secrets.token_urlsafe(12).replace("-", "a").replace("_", "b")
 
 
+def new_public_id() -> str:
+    """96 random bits, URL-safe: what a customer's link carries instead of a row id."""
+    return secrets.token_urlsafe(12)
+
+
 def new_api_key() -> str:
     return API_KEY_PREFIX + secrets.token_urlsafe(32)
 

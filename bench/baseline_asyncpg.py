@@ -26,6 +26,7 @@ import hmac
 import json
 import os
 import re
+import secrets
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -102,10 +103,11 @@ OLDER_PAID_SQL = (
 )
 REQUEST_SQL = (
     "INSERT INTO review_requests (shop_id, order_id, email, email_normalized, language, status, "
-    "source, trigger_history_id, trigger_at, due_at, created_at, updated_at) VALUES "
+    "source, trigger_history_id, trigger_at, due_at, created_at, updated_at, public_id) VALUES "
     "($1::VARCHAR, $2::BIGINT, $3::VARCHAR, $4::VARCHAR, $5::VARCHAR, $6::VARCHAR, $7::VARCHAR, "
     "$8::BIGINT, $9::TIMESTAMP WITH TIME ZONE, $10::TIMESTAMP WITH TIME ZONE, $11::TIMESTAMP WITH "
-    "TIME ZONE, $12::TIMESTAMP WITH TIME ZONE) ON CONFLICT DO NOTHING RETURNING review_requests.id"
+    "TIME ZONE, $12::TIMESTAMP WITH TIME ZONE, $13::VARCHAR) ON CONFLICT DO NOTHING "
+    "RETURNING review_requests.id"
 )
 DELIVERY_SQL = (
     "INSERT INTO deliveries (request_id, shop_id, kind, seq, status, due_at, attempts, "
@@ -328,6 +330,7 @@ async def _handle(shop_id: str, headers: dict[bytes, bytes], body: bytes) -> tup
                     due,
                     now,
                     now,
+                    secrets.token_urlsafe(12),
                 )
                 if request_id is not None:
                     await conn.fetchval(

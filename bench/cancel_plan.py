@@ -34,10 +34,11 @@ async def fill(dsn: str, shop_id: str, rows: int) -> None:
         await conn.execute(
             f"""
             INSERT INTO review_requests (shop_id, order_id, email, email_normalized, language,
-                status, source, trigger_history_id, trigger_at, due_at, created_at, updated_at)
+                status, source, trigger_history_id, trigger_at, due_at, created_at, updated_at,
+                public_id)
             SELECT $1, g, 'c' || g || '@example.fr', 'c' || g || '@example.fr', 'fr',
                    'scheduled', 'trigger', g * 10 + 5, now(), now() + interval '2 days', now(),
-                   now()
+                   now(), substr(md5(random()::text || g::text), 1, 22)
             FROM generate_series(1, {rows}) g
             """,
             shop_id,

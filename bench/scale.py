@@ -104,7 +104,7 @@ async def load(dsn: str, args: argparse.Namespace) -> dict[str, Any]:
             f"""
             INSERT INTO review_requests (id, shop_id, order_id, email, email_normalized,
                 language, status, source, trigger_history_id, trigger_at, due_at, sent_at,
-                created_at, updated_at)
+                created_at, updated_at, public_id)
             SELECT g, {shop_expr.format(g="g", shops=shops)}, g,
                    'Client.' || (g % 400000) || '@Example.fr',
                    'client.' || (g % 400000) || '@example.fr', 'fr',
@@ -117,7 +117,7 @@ async def load(dsn: str, args: argparse.Namespace) -> dict[str, Any]:
                         ELSE now() - interval '1 minute' END,
                    CASE WHEN g > {n} AND g <= {n + sent}
                         THEN now() - (g % 86400) * interval '1 minute' END,
-                   now(), now()
+                   now(), now(), substr(md5(random()::text || g::text), 1, 22)
             FROM generate_series(1, {total}) g
             """,
         )

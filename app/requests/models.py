@@ -6,6 +6,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, BigId
+from app.security import new_public_id
 
 # A request in one of these states blocks another for the same order (see the unique index).
 _LIVE_SQL = text("status IN ('scheduled', 'sending', 'sent')")
@@ -28,6 +29,8 @@ class ReviewRequest(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # Random and unique: what the customer's links carry, so they reveal no sequential id.
+    public_id: Mapped[str] = mapped_column(String(24), unique=True, default=new_public_id)
     shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
     order_id: Mapped[int] = mapped_column(BigInteger)
     email: Mapped[str] = mapped_column(String(320))
@@ -83,6 +86,8 @@ class Delivery(Base):
     claim_expires_at: Mapped[datetime | None]
     message_id: Mapped[str | None] = mapped_column(String(255))
     sent_at: Mapped[datetime | None]
+    # The first time a link of this e-mail was followed by a person (not a mail scanner).
+    clicked_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

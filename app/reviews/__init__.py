@@ -1,0 +1,1 @@
+"""Reviews: the hosted review page, the reviews customers leave, and their moderation."""

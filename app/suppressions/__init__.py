@@ -1,0 +1,1 @@
+"""Addresses never written to again: unsubscribed, bounced, complained, or set by the merchant."""
