@@ -12,6 +12,8 @@ from app.config import Settings, get_settings
 from app.db import engine_for
 from app.errors import install_handlers
 from app.requests.router import router as requests_router
+from app.reviews.pages import router as review_pages
+from app.reviews.router import router as reviews_router
 from app.shops.router import router as shops_router
 from app.webhooks.router import router as webhooks_router
 
@@ -52,4 +54,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks_router)
     app.include_router(shops_router)
     app.include_router(requests_router)
+    app.include_router(reviews_router)
+    app.include_router(review_pages)
     return app

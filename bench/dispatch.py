@@ -216,6 +216,8 @@ async def prerender(settings: Any, shop: dict[str, Any], n: int) -> list[Any]:
         claim = Claim(
             delivery_id=10_000_000 + i,
             request_id=10_000_000 + i,
+            public_id=f"bench{i}",
+            reviewed=False,
             shop_id=shop["id"],
             kind="first",
             seq=0,

@@ -225,6 +225,7 @@ class Dispatcher:
             trigger_at=claim.trigger_at,
             is_first=claim.kind == Kind.FIRST,
             now=now,
+            reviewed=claim.reviewed,
         )
 
     async def _final(
@@ -338,7 +339,7 @@ class Dispatcher:
         settings = claim.settings
         order = claim.order
         email = ReviewEmail(
-            request_id=claim.request_id,
+            public_id=claim.public_id,
             message_id=claim.message_id,
             to=claim.email,
             language=claim.language,

@@ -18,6 +18,7 @@ from app.orders.models import Order
 from app.requests.models import Delivery, ReviewRequest
 from app.requests.rules import due_time
 from app.requests.vocabulary import Kind, Reason, Status
+from app.reviews.models import Review
 from app.shops.models import Shop
 from app.shops.settings import ShopSettings, parsed_settings
 
@@ -46,6 +47,8 @@ class Claim:
 
     delivery_id: int
     request_id: int
+    public_id: str
+    reviewed: bool
     shop_id: str
     kind: str
     seq: int
@@ -174,6 +177,8 @@ _CLAIMED_ROWS = (
         ReviewRequest.email_normalized,
         ReviewRequest.language,
         ReviewRequest.trigger_at,
+        ReviewRequest.public_id,
+        Review.id.label("review_id"),
         Shop.name.label("shop_name"),
         Shop.settings,
         Shop.updated_at.label("shop_updated_at"),
@@ -191,6 +196,7 @@ _CLAIMED_ROWS = (
         Order,
         (Order.shop_id == ReviewRequest.shop_id) & (Order.order_id == ReviewRequest.order_id),
     )
+    .outerjoin(Review, Review.request_id == ReviewRequest.id)
     .where(Delivery.id.in_(bindparam("b_ids", expanding=True)))
     .order_by(Delivery.due_at)
 )
@@ -202,6 +208,8 @@ async def _load(conn: AsyncConnection, ids: list[int]) -> list[Claim]:
         Claim(
             delivery_id=r["delivery_id"],
             request_id=r["request_id"],
+            public_id=r["public_id"],
+            reviewed=r["review_id"] is not None,
             shop_id=r["shop_id"],
             kind=r["kind"],
             seq=r["seq"],

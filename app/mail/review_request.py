@@ -6,14 +6,14 @@ from typing import Any
 
 from app.mail.message import Outgoing, build
 from app.mail.templates import localized_date, render_review_request
-from app.security import sign_token
+from app.security import REVIEW, sign_token
 
 
 @dataclass(frozen=True)
 class ReviewEmail:
     """Everything one review-request e-mail says, and to whom."""
 
-    request_id: int
+    public_id: str  # of the request: what its links carry
     message_id: str
     to: str
     language: str
@@ -29,15 +29,14 @@ class ReviewEmail:
     reply_to: str | None
 
 
-def review_url(public_url: str, secret_key: str, request_id: int) -> str:
+def review_url(public_url: str, secret_key: str, public_id: str) -> str:
     """The signed link of the hosted review page of one request."""
-    token = sign_token(secret_key, "review", str(request_id))
-    return f"{public_url.rstrip('/')}/r/{token}"
+    return f"{public_url.rstrip('/')}/r/{sign_token(secret_key, REVIEW, public_id)}"
 
 
 def compose(email: ReviewEmail, *, public_url: str, secret_key: str, now: datetime) -> Outgoing:
     """Render the templates in the e-mail's language and build the message, dated `now`."""
-    url = review_url(public_url, secret_key, email.request_id)
+    url = review_url(public_url, secret_key, email.public_id)
     context = {
         "shop_name": email.shop_name,
         "firstname": email.firstname,

@@ -21,6 +21,8 @@ class Reason(StrEnum):
     ORDER_REFUNDED = "order_refunded"
     PAYMENT_ERROR = "payment_error"
     UNPAID = "unpaid"
+    SUPPRESSED = "suppressed"
+    REVIEWED = "reviewed"
     CUSTOMER_COOLDOWN = "customer_cooldown"
     MAX_AGE = "max_age"
     RECIPIENT_REJECTED = "recipient_rejected"

@@ -1,12 +1,13 @@
 """API schemas of shops and their settings."""
 
 from datetime import datetime
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.shops.settings import (
     DurationStr,
+    HttpUrlStr,
     LanguageStr,
     SendWindow,
     ShopSettings,
@@ -120,3 +121,9 @@ class ShopSettingsUpdate(BaseModel):
     from_email: SenderAddress | None = None
     from_name: SingleLine | None = Field(default=None, max_length=200)
     reply_to: SenderAddress | None = None
+    review_product_ratings: bool | None = None
+    review_nps: bool | None = None
+    review_policy_url: HttpUrlStr | None = None
+    review_default_status: Literal["pending", "published"] | None = None
+    review_edit_grace: DurationStr | None = None
+    review_link_ttl: DurationStr | None = None

@@ -2,7 +2,7 @@
 
 import re
 from datetime import datetime, time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
@@ -44,7 +44,15 @@ def _language(value: Any) -> str:
     return text
 
 
+def _http_url(value: Any) -> str:
+    text = str(value).strip()
+    if not re.fullmatch(r"https?://[^\s<>\"']{1,2000}", text):
+        raise ValueError("expected an http(s) URL")
+    return text
+
+
 DurationStr = Annotated[str, BeforeValidator(_duration)]
+HttpUrlStr = Annotated[str, BeforeValidator(_http_url)]
 TimeZoneStr = Annotated[str, BeforeValidator(_timezone)]
 LanguageStr = Annotated[str, BeforeValidator(_language)]
 
@@ -156,6 +164,24 @@ class ShopSettings(BaseModel):
     )
     from_name: SingleLine | None = Field(default=None, max_length=200)
     reply_to: SenderAddress | None = None
+    review_product_ratings: bool = Field(
+        default=True, description="The review page asks a 1-5 rating for each ordered product."
+    )
+    review_nps: bool = Field(
+        default=True, description="The review page asks the 0-10 recommendation question."
+    )
+    review_policy_url: HttpUrlStr | None = Field(
+        default=None, description="The shop's review policy, linked from the review page."
+    )
+    review_default_status: Literal["pending", "published"] = Field(
+        default="pending", description="Moderation status of a new review."
+    )
+    review_edit_grace: DurationStr = Field(
+        default="P7D", description="How long a customer may change a review once sent."
+    )
+    review_link_ttl: DurationStr = Field(
+        default="P180D", description="How long the links of an e-mail keep working."
+    )
 
     @field_validator("trigger_state_ids", "cancel_state_ids")
     @classmethod
