@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import json
+import logging
 import signal
 import sys
 from typing import TYPE_CHECKING
@@ -11,7 +12,7 @@ from alembic import command
 from pydantic import ValidationError
 
 from app import logs
-from app.config import Settings, describe_errors, get_settings, log_key_notice
+from app.config import Settings, describe_errors, get_settings, log_key_notice, startup_warnings
 
 if TYPE_CHECKING:
     from app.rekey import Rekeyed
@@ -42,6 +43,8 @@ async def _run_worker() -> None:
     from app.db import engine_for
 
     settings = get_settings()
+    for warning in startup_warnings(settings):
+        logging.getLogger("relance").warning(warning)
     engine = engine_for(settings)
     jobs = scheduler_module.collect(engine, settings)
     scheduler = scheduler_module.start(jobs)
@@ -86,6 +89,32 @@ async def _create_shop(body: "ShopCreate") -> dict[str, object]:
         await engine.dispose()
     result: dict[str, object] = created.model_dump(mode="json")
     return result
+
+
+def _shop_delete(args: argparse.Namespace) -> None:
+    if args.confirm != args.id:
+        print("error: --confirm: repeat the shop's id to erase it", file=sys.stderr)
+        raise SystemExit(2)
+    from app.errors import NotFound
+
+    try:
+        asyncio.run(_erase_shop(args.id))
+    except NotFound as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        raise SystemExit(1) from None
+    print(f"shop {args.id} and all its data erased", file=sys.stderr)
+
+
+async def _erase_shop(shop_id: str) -> None:
+    from app.db import engine_for, transaction
+    from app.shops import service
+
+    engine = engine_for(get_settings())
+    try:
+        async with transaction(engine) as conn:
+            await service.erase(conn, shop_id)
+    finally:
+        await engine.dispose()
 
 
 def _rekey(args: argparse.Namespace) -> None:
@@ -154,6 +183,10 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--language", default="fr")
     create.add_argument("--json", action="store_true", help="print JSON")
     create.set_defaults(func=_shop_create)
+    erase = shop.add_parser("delete", help="erase a shop and all its data")
+    erase.add_argument("--id", required=True, help="the shop's id")
+    erase.add_argument("--confirm", required=True, help="the shop's id again")
+    erase.set_defaults(func=_shop_delete)
     sub.add_parser("demo", help="show Relance working end to end, on the defaults").set_defaults(
         func=_demo
     )

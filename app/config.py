@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from app import secret_file
+from app.timeutil import parse_duration
 
 # The key every install used when RELANCE_SECRET_KEY was unset, before keys were generated.
 # Public: only `relance rekey --from-key` should ever need it again.
@@ -77,6 +78,18 @@ class Settings(BaseSettings):
         le=1048576,
         description="Largest request line plus headers `relance serve` reads; 431 beyond.",
     )
+    event_retention: str = Field(
+        default="P90D",
+        description="How long raw webhook bodies are kept; the facts derived from them stay.",
+    )
+
+    @field_validator("event_retention")
+    @classmethod
+    def _retention(cls, value: str) -> str:
+        days = parse_duration(value).approx().total_seconds() / 86400
+        if days < 1:
+            raise ValueError("must be at least one day (P1D)")
+        return value
 
     _key_file: Path | None = PrivateAttr(default=None)
     _key_created: bool = PrivateAttr(default=False)
@@ -225,3 +238,14 @@ def describe_errors(exc: ValidationError) -> list[str]:
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def startup_warnings(settings: Settings) -> list[str]:
+    """What an operator should fix, said once when a process starts."""
+    warnings = []
+    if settings.environment != "development" and urlsplit(settings.public_url).scheme != "https":
+        warnings.append(
+            "RELANCE_PUBLIC_URL is not https: mailbox providers expect one-click unsubscribe "
+            "links (RFC 8058) over HTTPS, and review links carry personal access"
+        )
+    return warnings

@@ -4,6 +4,7 @@ import asyncio
 import email
 import email.policy
 import json
+import re
 import secrets
 import time
 import uuid
@@ -164,3 +165,8 @@ def _print_outbox(directory: Path) -> None:
     for path in files:
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         print(f"  {path.name}\n    To: {message['To']}  Subject: {message['Subject']}")
+        text = message.get_body(("plain",))
+        link = re.search(r"https?://\S+/r/[^\s?]+", text.get_content()) if text else None
+        if link:
+            print(f"    Review page: {link.group(0)}")
+    print("\nWith `make run` serving this database, open a review page above in a browser.")

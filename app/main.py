@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from app import counters, health, metrics, openapi
 from app import scheduler as scheduler_module
-from app.config import Settings, get_settings
+from app.config import Settings, get_settings, startup_warnings
 from app.db import engine_for
 from app.errors import install_handlers
 from app.requests.router import router as requests_router
@@ -25,6 +25,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for warning in startup_warnings(settings):
+            log.warning(warning)
         engine = engine_for(settings)
         jobs = scheduler_module.collect(engine, settings)
         scheduler = scheduler_module.start(jobs) if settings.scheduler == "on" else None

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, status
+from fastapi import APIRouter, Body, Query, status
 
 from app.db import utcnow
 from app.deps import (
@@ -12,6 +12,7 @@ from app.deps import (
     ReadConnDep,
     SettingsDep,
 )
+from app.errors import InvalidInput
 from app.openapi import ADMIN_RESPONSES, SHOP_RESPONSES
 from app.shops import service
 from app.shops.deps import ReadShopDep, ShopDep
@@ -58,6 +59,28 @@ SETTINGS_PATCH_EXAMPLES: dict[str, Any] = {
 )
 async def create_shop(body: ShopCreate, conn: ConnDep, settings: SettingsDep) -> ShopCreated:
     return await service.create(conn, body, settings.secret_key, utcnow())
+
+
+@router.delete(
+    "/{shop_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[AdminDep],
+    summary="Erase a shop and all its data (admin token)",
+    responses=ADMIN_RESPONSES,
+)
+async def delete_shop(
+    shop_id: str,
+    conn: ConnDep,
+    confirm: Annotated[
+        str, Query(max_length=64, description="The shop's id again: nothing is erased without it.")
+    ],
+) -> None:
+    if confirm != shop_id:
+        raise InvalidInput(
+            "Repeat the shop's id in `confirm` to erase it.",
+            [{"loc": ["query", "confirm"], "msg": "must equal the shop id"}],
+        )
+    await service.erase(conn, shop_id)
 
 
 @router.get("/{shop_id}", summary="Read a shop")

@@ -129,6 +129,15 @@ async def get(conn: AsyncConnection, shop_id: str) -> ShopAccount:
     )
 
 
+async def erase(conn: AsyncConnection, shop_id: str) -> None:
+    """Erase a shop: every table's rows of it go with it (foreign keys cascade)."""
+    if not is_shop_id(shop_id):
+        raise NotFound("No such shop.")
+    done = await conn.execute(delete(Shop).where(Shop.id == shop_id))
+    if not done.rowcount:
+        raise NotFound(f"No shop {shop_id!r}.")
+
+
 async def authenticate(
     conn: AsyncConnection, shop_id: str, api_key: str, now: datetime
 ) -> ShopAccount:

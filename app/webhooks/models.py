@@ -13,6 +13,7 @@ class WebhookEvent(Base):
     __table_args__ = (
         UniqueConstraint("shop_id", "webhook_id"),
         Index("ix_webhook_events_order", "shop_id", "order_id", "id"),
+        Index("ix_webhook_events_received", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -70,6 +70,9 @@ def upgrade() -> None:
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.add_column(sa.Column('clicked_at', app.db.UTCDateTime(timezone=True), nullable=True))
 
+    with op.batch_alter_table('webhook_events', schema=None) as batch_op:
+        batch_op.create_index('ix_webhook_events_received', ['received_at'], unique=False)
+
     # Existing requests get a random public id too (the links of e-mails already sent used the
     # sequential id, which the review page no longer accepts).
     with op.batch_alter_table('review_requests', schema=None) as batch_op:
@@ -90,6 +93,9 @@ def downgrade() -> None:
     with op.batch_alter_table('review_requests', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('uq_review_requests_public_id'), type_='unique')
         batch_op.drop_column('public_id')
+
+    with op.batch_alter_table('webhook_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_webhook_events_received')
 
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.drop_column('clicked_at')
