@@ -117,6 +117,35 @@ async def _erase_shop(shop_id: str) -> None:
         await engine.dispose()
 
 
+def _personal_data(args: argparse.Namespace) -> None:
+    from app.validation import email_address
+
+    try:
+        email = email_address(args.email.strip())
+    except ValueError as exc:
+        print(f"error: --email: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    result = asyncio.run(_personal_data_run(args.action, args.shop, email))
+    print(json.dumps(result, indent=2, default=str, ensure_ascii=False))
+
+
+async def _personal_data_run(action: str, shop_id: str, email: str) -> object:
+    from app.db import engine_for, transaction, utcnow
+    from app.privacy import service
+
+    settings = get_settings()
+    engine = engine_for(settings)
+    try:
+        async with transaction(engine, read_only=action == "export") as conn:
+            if action == "export":
+                return await service.export(conn, shop_id, email, settings.secret_key)
+            return {
+                "erased": await service.erase(conn, shop_id, email, settings.secret_key, utcnow())
+            }
+    finally:
+        await engine.dispose()
+
+
 def _rekey(args: argparse.Namespace) -> None:
     from app.rekey import UnreadableSecrets
 
@@ -187,6 +216,11 @@ def parser() -> argparse.ArgumentParser:
     erase.add_argument("--id", required=True, help="the shop's id")
     erase.add_argument("--confirm", required=True, help="the shop's id again")
     erase.set_defaults(func=_shop_delete)
+    personal = sub.add_parser("personal-data", help="export or erase one address's data")
+    personal.add_argument("action", choices=["export", "erase"])
+    personal.add_argument("--shop", required=True, help="the shop's id")
+    personal.add_argument("--email", required=True)
+    personal.set_defaults(func=_personal_data)
     sub.add_parser("demo", help="show Relance working end to end, on the defaults").set_defaults(
         func=_demo
     )

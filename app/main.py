@@ -11,6 +11,7 @@ from app import scheduler as scheduler_module
 from app.config import Settings, get_settings, startup_warnings
 from app.db import engine_for
 from app.errors import install_handlers
+from app.privacy.router import router as privacy_router
 from app.requests.router import router as requests_router
 from app.reviews.pages import router as review_pages
 from app.reviews.router import router as reviews_router
@@ -58,4 +59,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(requests_router)
     app.include_router(reviews_router)
     app.include_router(review_pages)
+    app.include_router(privacy_router)
     return app

@@ -88,5 +88,23 @@ def _token_mac(secret_key: str, purpose: str, value: str) -> str:
     return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 
+@lru_cache(maxsize=8)
+def address_key(secret_key: str) -> bytes:
+    """The key of the keyed hash of e-mail addresses, derived from the secret key.
+
+    A sub-key, so code that only needs to recognise an address is handed no more than that.
+    """
+    return hashlib.sha256(b"relance-address\0" + secret_key.encode()).digest()
+
+
+def address_hash(key: bytes, normalized: str) -> str:
+    """HMAC-SHA256 (64 hex digits) of a normalised address: the suppression list's key.
+
+    Keyed, so a leaked table cannot be reversed by hashing lists of known addresses (a new
+    RELANCE_SECRET_KEY therefore changes every hash).
+    """
+    return hmac.new(key, normalized.encode(), hashlib.sha256).hexdigest()
+
+
 def admin_token_matches(expected: str | None, given: str) -> bool:
     return expected is not None and hmac.compare_digest(expected.encode(), given.encode())
