@@ -16,7 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import secret_file
-from app.config import LEGACY_DEV_SECRET_KEY, Settings, describe_errors, log_key_notice
+from app.config import (
+    LEGACY_DEV_SECRET_KEY,
+    Settings,
+    describe_errors,
+    log_key_notice,
+    startup_warnings,
+)
 from app.db import create_engine, transaction, utcnow
 from app.rekey import Rekeyed, UnreadableSecrets, rekey
 from app.security import decrypt
@@ -344,3 +350,19 @@ async def test_out_of_the_box_key_file_and_rekey_of_a_development_database(
         assert decrypt(key, token) == secret
     finally:
         await engine.dispose()
+
+
+def test_a_public_url_without_https_is_warned_about_outside_development() -> None:
+    base = {"secret_key": "k", "_env_file": None}
+    production = Settings(environment="production", public_url="http://shop.example", **base)  # type: ignore[arg-type]
+    assert any("RELANCE_PUBLIC_URL" in w for w in startup_warnings(production))
+    https = Settings(environment="production", public_url="https://shop.example", **base)  # type: ignore[arg-type]
+    assert startup_warnings(https) == []
+    development = Settings(public_url="http://127.0.0.1:8000", **base)  # type: ignore[arg-type]
+    assert startup_warnings(development) == []
+
+
+@pytest.mark.parametrize("retention", ["PT1H", "P0D", "P3661D", "soon"])
+def test_event_retention_is_at_least_a_day_and_bounded(retention: str) -> None:
+    with pytest.raises(ValidationError, match="event_retention"):
+        Settings(secret_key="k", event_retention=retention, _env_file=None)  # type: ignore[call-arg]
