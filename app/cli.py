@@ -160,7 +160,8 @@ def _rekey(args: argparse.Namespace) -> None:
         raise SystemExit(1) from None
     print(
         f"re-encrypted {done.reencrypted} stored secret(s) with the current key "
-        f"({done.already_current} already used it)",
+        f"({done.already_current} already used it); "
+        f"{done.suppressions_rehashed} suppression entries moved to the current key",
         file=sys.stderr,
     )
 

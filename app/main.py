@@ -16,6 +16,8 @@ from app.requests.router import router as requests_router
 from app.reviews.pages import router as review_pages
 from app.reviews.router import router as reviews_router
 from app.shops.router import router as shops_router
+from app.suppressions.pages import router as unsubscribe_pages
+from app.suppressions.router import router as suppressions_router
 from app.webhooks.router import router as webhooks_router
 
 log = logging.getLogger("relance")
@@ -59,5 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(requests_router)
     app.include_router(reviews_router)
     app.include_router(review_pages)
+    app.include_router(suppressions_router)
+    app.include_router(unsubscribe_pages)
     app.include_router(privacy_router)
     return app

@@ -7,12 +7,14 @@ command moves them all, in one transaction.
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db import transaction
-from app.security import decrypt, encrypt
+from app.orders.service import normalize_email
+from app.security import address_hash, address_key, decrypt, encrypt
 from app.shops.models import ShopWebhookSecret
+from app.suppressions.models import Suppression
 
 # (table, primary key, encrypted column) of every secret encrypted with RELANCE_SECRET_KEY.
 ENCRYPTED_COLUMNS = ((ShopWebhookSecret, ShopWebhookSecret.id, ShopWebhookSecret.secret_encrypted),)
@@ -26,6 +28,7 @@ class UnreadableSecrets(Exception):
 class Rekeyed:
     reencrypted: int
     already_current: int
+    suppressions_rehashed: int = 0
 
 
 def _decrypts(key: str, token: str) -> str | None:
@@ -64,4 +67,38 @@ async def rekey(engine: AsyncEngine, old_key: str, new_key: str) -> Rekeyed:
                 f"({', '.join(unreadable[:5])}{', …' if len(unreadable) > 5 else ''}); "
                 "nothing was changed"
             )
-    return Rekeyed(reencrypted, current)
+        rehashed = await _rehash_suppressions(conn, new_key)
+    return Rekeyed(reencrypted, current, rehashed)
+
+
+async def _rehash_suppressions(conn: AsyncConnection, new_key: str) -> int:
+    """The suppression list is keyed by a hash under the secret key: move it to the new key.
+
+    Entries whose address was erased keep only their old hash and cannot be carried over.
+    """
+    key = address_key(new_key)
+    rows = (
+        await conn.execute(
+            select(Suppression.shop_id, Suppression.email_hash, Suppression.email).where(
+                Suppression.email.is_not(None)
+            )
+        )
+    ).all()
+    moved = 0
+    for shop_id, old_hash, email in rows:
+        assert email is not None  # selected so
+        new_hash = address_hash(key, normalize_email(email))
+        if new_hash == old_hash:
+            continue
+        taken = await conn.scalar(
+            select(Suppression.email_hash).where(
+                Suppression.shop_id == shop_id, Suppression.email_hash == new_hash
+            )
+        )
+        mine = (Suppression.shop_id == shop_id) & (Suppression.email_hash == old_hash)
+        if taken is None:
+            await conn.execute(update(Suppression).where(mine).values(email_hash=new_hash))
+        else:
+            await conn.execute(delete(Suppression).where(mine))
+        moved += 1
+    return moved

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import secret_file
@@ -25,10 +25,11 @@ from app.config import (
 )
 from app.db import create_engine, transaction, utcnow
 from app.rekey import Rekeyed, UnreadableSecrets, rekey
-from app.security import decrypt
+from app.security import address_hash, address_key, decrypt
 from app.shops import service as shops
-from app.shops.models import ShopWebhookSecret
+from app.shops.models import Shop, ShopWebhookSecret
 from app.shops.schemas import ShopCreate
+from app.suppressions.models import Suppression
 from tests.test_end_to_end import RELANCE, relance_env
 
 KEY = "a-key-for-these-tests"
@@ -270,6 +271,29 @@ async def test_rekey_refuses_secrets_neither_key_opens(engine: AsyncEngine) -> N
         await rekey(engine, LEGACY_DEV_SECRET_KEY, KEY)
     assert await _stored(engine) == before  # all or nothing
     assert decrypt(LEGACY_DEV_SECRET_KEY, before[0]) == legacy
+
+
+async def test_rekey_carries_the_suppression_list_over(engine: AsyncEngine) -> None:
+    await _shop_under(engine, KEY)
+    async with transaction(engine) as conn:
+        shop_id = await conn.scalar(select(Shop.id))
+        old = address_key(LEGACY_DEV_SECRET_KEY)
+        await conn.execute(
+            insert(Suppression),
+            [
+                {"shop_id": shop_id, "email_hash": address_hash(old, "a@x.fr"), "email": "A@x.fr",
+                 "reason": "unsubscribed", "created_at": utcnow()},
+                {"shop_id": shop_id, "email_hash": address_hash(old, "gone@x.fr"), "email": None,
+                 "reason": "manual", "created_at": utcnow()},
+            ],
+        )  # fmt: skip
+    done = await rekey(engine, LEGACY_DEV_SECRET_KEY, KEY)
+    assert done.suppressions_rehashed == 1
+    async with transaction(engine, read_only=True) as conn:
+        hashes = set((await conn.scalars(select(Suppression.email_hash))).all())
+    assert address_hash(address_key(KEY), "a@x.fr") in hashes
+    assert address_hash(old, "gone@x.fr") in hashes  # an erased address cannot be moved
+    assert (await rekey(engine, LEGACY_DEV_SECRET_KEY, KEY)).suppressions_rehashed == 0
 
 
 # Every command: a wrong setting is one line naming the variable, and exit status 2.

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app import counters
 from app.config import Settings
 from app.db import transaction, utcnow
-from app.dispatch import service
+from app.dispatch import outcomes, service
 from app.dispatch.service import Claim
 from app.errors import is_database_unavailable
 from app.mail.message import Outgoing
@@ -32,6 +32,7 @@ from app.mail.transport import (
 from app.periodic import PeriodicJob
 from app.requests.rules import skip_reason
 from app.requests.vocabulary import Kind, Reason, Status
+from app.security import address_key
 from app.shops import service as shops
 
 log = logging.getLogger("relance.dispatch")
@@ -76,6 +77,7 @@ class Dispatcher:
             lambda: transport_from_url(settings.mail_url, settings.smtp_timeout)
         )
         self._lock = asyncio.Lock()
+        self._address_key = address_key(settings.secret_key)
         self._stopping = False
 
     async def tick(self, now: datetime | None = None) -> TickStats:
@@ -114,7 +116,7 @@ class Dispatcher:
     async def _claim(self, now: datetime) -> list[Claim]:
         try:
             async with transaction(self.engine) as conn:
-                return await service.claim(
+                claims = await service.claim(
                     conn,
                     worker=self.worker,
                     now=now,
@@ -122,6 +124,8 @@ class Dispatcher:
                     limit=self.settings.claim_batch,
                     message_domain=self.settings.message_id_domain,
                 )
+                await service.attach_suppressed(conn, claims, self._address_key)
+                return claims
         except Exception as exc:
             if not is_database_unavailable(exc):
                 raise
@@ -168,7 +172,7 @@ class Dispatcher:
             if reason is not None:
                 await self._final(claim, now, stats, Status.SKIPPED, reason)
                 return False
-            reminder_due = service.next_reminder_due(claim, now)
+            reminder_due = outcomes.next_reminder_due(claim, now)
         except DatabaseLost:
             raise
         except Exception as exc:
@@ -186,7 +190,12 @@ class Dispatcher:
             await transport.send(message, sender, claim.email)
         except RecipientRejected as exc:
             counters.smtp_error("recipient_rejected")
-            await self._final(claim, now, stats, Status.FAILED, Reason.RECIPIENT_REJECTED, str(exc))
+            if exc.code is not None and 500 <= exc.code < 600:
+                await self._bounced(claim, now, stats, str(exc))
+            else:
+                await self._final(
+                    claim, now, stats, Status.FAILED, Reason.RECIPIENT_REJECTED, str(exc)
+                )
             return False
         except Utf8Unsupported as exc:
             counters.smtp_error("smtputf8_unsupported")
@@ -208,7 +217,7 @@ class Dispatcher:
             await transport.close()
             await self._internal_error(claim, now, exc, stats)
             return False
-        if await self._record(service.mark_sent, claim, now, reminder_due):
+        if await self._record(outcomes.mark_sent, claim, now, reminder_due):
             stats.sent += 1
             counters.delivery_finished(Status.SENT, None)
         else:
@@ -226,6 +235,7 @@ class Dispatcher:
             is_first=claim.kind == Kind.FIRST,
             now=now,
             reviewed=claim.reviewed,
+            suppressed=claim.suppressed,
         )
 
     async def _final(
@@ -237,12 +247,18 @@ class Dispatcher:
         reason: Reason,
         error: str | None = None,
     ) -> None:
-        if await self._record(service.mark_final, claim, now, status, reason, error):
+        if await self._record(outcomes.mark_final, claim, now, status, reason, error):
             counters.delivery_finished(status, reason)
         if status is Status.SKIPPED:
             stats.skipped += 1
         else:
             stats.failed += 1
+
+    async def _bounced(self, claim: Claim, now: datetime, stats: TickStats, error: str) -> None:
+        """A permanent refusal at RCPT: failed, and never written to again (`hard_bounce`)."""
+        if await self._record(outcomes.mark_bounced, claim, now, error, self._address_key):
+            counters.delivery_finished(Status.FAILED, Reason.RECIPIENT_REJECTED)
+        stats.failed += 1
 
     async def _internal_error(
         self, claim: Claim, now: datetime, exc: Exception, stats: TickStats
@@ -268,7 +284,7 @@ class Dispatcher:
         backoff = min(
             timedelta(seconds=self.settings.retry_base * 2 ** (claim.attempts - 1)), MAX_BACKOFF
         )
-        await self._record(service.retry_later, claim, now, now + backoff, error)
+        await self._record(outcomes.retry_later, claim, now, now + backoff, error)
         stats.retried += 1
 
     async def _record(
@@ -316,7 +332,7 @@ class Dispatcher:
             return
         try:
             async with transaction(self.engine) as conn:
-                await service.release(conn, claims, self.worker, now)
+                await outcomes.release(conn, claims, self.worker, now)
         except Exception as exc:
             if not is_database_unavailable(exc):
                 raise
@@ -332,7 +348,7 @@ class Dispatcher:
         log.error("shop %s: sending paused: %s", claim.shop_id, error)
         async with transaction(self.engine) as conn:
             await shops.pause_sending(conn, claim.shop_id, error, now)
-            await service.release(conn, [claim], self.worker, now)
+            await outcomes.release(conn, [claim], self.worker, now)
         stats.paused_shops.add(claim.shop_id)
 
     def _message(self, claim: Claim, now: datetime) -> Outgoing:

@@ -1,26 +1,23 @@
-"""Claiming due deliveries with a lease, and recording what became of each.
+"""Claiming due deliveries with a lease (what became of each: `outcomes.py`).
 
 Every function runs in the caller's transaction. The claim is committed before any SMTP
-conversation starts; each outcome is committed right after its message, and only if the
-claim is still ours (`claimed_by`), so a lease taken over by another worker is never
-overwritten.
+conversation starts; each outcome is committed right after its message.
 """
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, bindparam, cast, func, insert, literal, select, tuple_, update
+from sqlalchemy import String, bindparam, cast, func, literal, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.dml import Update
 
 from app.orders.models import Order
 from app.requests.models import Delivery, ReviewRequest
-from app.requests.rules import due_time
-from app.requests.vocabulary import Kind, Reason, Status
+from app.requests.vocabulary import Kind, Status
 from app.reviews.models import Review
 from app.shops.models import Shop
 from app.shops.settings import ShopSettings, parsed_settings
+from app.suppressions import service as suppressions
 
 
 @dataclass(frozen=True)
@@ -65,6 +62,7 @@ class Claim:
     raw_settings: dict[str, Any]
     order_row: OrderSnapshot | None
     last_sent_to_customer: datetime | None = None
+    suppressed: bool = False  # the address is on the shop's suppression list
 
     @property
     def settings(self) -> ShopSettings:
@@ -266,178 +264,14 @@ async def _attach_last_sent(conn: AsyncConnection, claims: list[Claim]) -> None:
         c.last_sent_to_customer = last.get((c.shop_id, c.email_normalized))
 
 
-# An outcome is written only if the claim is still ours (a lease can be taken over); each
-# statement releases the claim (claimed_by, claim_expires_at) as it records.
-_OURS = (
-    Delivery.id == bindparam("b_id"),
-    Delivery.claimed_by == bindparam("b_worker"),
-    Delivery.status == Status.SENDING,
-)
-_UNCLAIMED: dict[str, Any] = {
-    "claimed_by": None,
-    "claim_expires_at": None,
-    "updated_at": bindparam("b_now"),
-}
+async def attach_suppressed(conn: AsyncConnection, claims: list[Claim], key: bytes) -> None:
+    """Mark the claims whose address is on their shop's suppression list (one query).
 
-_DELIVERY_SENT = (
-    update(Delivery)
-    .where(*_OURS)
-    .values(status=Status.SENT, sent_at=bindparam("b_now"), last_error=None, **_UNCLAIMED)
-)
-_DELIVERY_FINAL = (
-    update(Delivery)
-    .where(*_OURS)
-    .values(
-        status=bindparam("b_status"),
-        reason=bindparam("b_reason"),
-        last_error=bindparam("b_error"),
-        **_UNCLAIMED,
-    )
-)
-_DELIVERY_RETRY = (
-    update(Delivery)
-    .where(*_OURS)
-    .values(
-        status=Status.SCHEDULED,
-        due_at=bindparam("b_due"),
-        last_error=bindparam("b_error"),
-        **_UNCLAIMED,
-    )
-)
-
-# A request follows its first e-mail.
-_REQUEST = update(ReviewRequest).where(ReviewRequest.id == bindparam("b_id"))
-_REQUEST_SENT = _REQUEST.values(
-    status=Status.SENT, sent_at=bindparam("b_now"), reason=None, updated_at=bindparam("b_now")
-)
-_REQUEST_FINAL = _REQUEST.values(
-    status=bindparam("b_status"), reason=bindparam("b_reason"), updated_at=bindparam("b_now")
-)
-_REQUEST_RETRY = _REQUEST.values(
-    status=Status.SCHEDULED, due_at=bindparam("b_due"), updated_at=bindparam("b_now")
-)
-
-_INSERT_REMINDER = insert(Delivery).values(
-    request_id=bindparam("b_request"),
-    shop_id=bindparam("b_shop"),
-    kind=Kind.REMINDER,
-    seq=bindparam("b_seq"),
-    status=Status.SCHEDULED,
-    due_at=bindparam("b_due"),
-    attempts=0,
-    created_at=bindparam("b_now"),
-    updated_at=bindparam("b_now"),
-)
-
-
-async def _record(
-    conn: AsyncConnection,
-    claim: Claim,
-    worker: str,
-    now: datetime,
-    delivery: Update,
-    request: Update,
-    **values: object,
-) -> bool:
-    """Write one outcome to the delivery, and to its request when it is the first e-mail."""
-    params = {"b_id": claim.delivery_id, "b_worker": worker, "b_now": now, **values}
-    if not (await conn.execute(delivery, params)).rowcount:
-        return False
-    if claim.kind == Kind.FIRST:
-        await conn.execute(request, {**params, "b_id": claim.request_id})
-    return True
-
-
-def next_reminder_due(claim: Claim, sent_at: datetime) -> datetime | None:
-    """When the reminder after this e-mail is due, if the shop configured one.
-
-    Computed before the message is handed to SMTP, so that recording a sent e-mail can
-    never fail on the shop's settings (and send it again after the lease).
+    `key` is `security.address_key` of the secret key: the list is keyed by address hashes.
     """
-    settings = claim.settings
-    if claim.seq >= len(settings.reminders):
-        return None
-    return due_time(settings, sent_at, settings.reminders[claim.seq])
-
-
-async def mark_sent(
-    conn: AsyncConnection,
-    claim: Claim,
-    worker: str,
-    now: datetime,
-    reminder_due: datetime | None = None,
-) -> bool:
-    """Record the e-mail as sent and schedule the next reminder, when one is due."""
-    if not await _record(conn, claim, worker, now, _DELIVERY_SENT, _REQUEST_SENT):
-        return False
-    if reminder_due is not None:
-        await conn.execute(
-            _INSERT_REMINDER,
-            {
-                "b_request": claim.request_id,
-                "b_shop": claim.shop_id,
-                "b_seq": claim.seq + 1,
-                "b_due": reminder_due,
-                "b_now": now,
-            },
-        )
-    return True
-
-
-async def mark_final(
-    conn: AsyncConnection,
-    claim: Claim,
-    worker: str,
-    now: datetime,
-    status: Status,
-    reason: Reason,
-    error: str | None = None,
-) -> bool:
-    """`skipped` or `failed`, with its reason; the request follows its first e-mail."""
-    return await _record(
-        conn,
-        claim,
-        worker,
-        now,
-        _DELIVERY_FINAL,
-        _REQUEST_FINAL,
-        b_status=status,
-        b_reason=reason,
-        b_error=error,
+    hashes = {c.delivery_id: suppressions.hash_email(key, c.email_normalized) for c in claims}
+    found = await suppressions.suppressed_among(
+        conn, ((c.shop_id, hashes[c.delivery_id]) for c in claims)
     )
-
-
-async def retry_later(
-    conn: AsyncConnection, claim: Claim, worker: str, now: datetime, due: datetime, error: str
-) -> bool:
-    return await _record(
-        conn, claim, worker, now, _DELIVERY_RETRY, _REQUEST_RETRY, b_due=due, b_error=error
-    )
-
-
-async def release(conn: AsyncConnection, claims: list[Claim], worker: str, now: datetime) -> None:
-    """Give back claims that were never handed to SMTP; the attempt does not count."""
-    if not claims:
-        return
-    ids = [c.delivery_id for c in claims]
-    await conn.execute(
-        update(Delivery)
-        .where(
-            Delivery.id.in_(ids), Delivery.claimed_by == worker, Delivery.status == Status.SENDING
-        )
-        .values(
-            status=Status.SCHEDULED,
-            claimed_by=None,
-            claim_expires_at=None,
-            attempts=Delivery.attempts - 1,
-            updated_at=now,
-        )
-    )
-    await conn.execute(
-        update(ReviewRequest)
-        .where(
-            ReviewRequest.id.in_([c.request_id for c in claims if c.kind == Kind.FIRST]),
-            ReviewRequest.status == Status.SENDING,
-        )
-        .values(status=Status.SCHEDULED, updated_at=now)
-    )
+    for c in claims:
+        c.suppressed = (c.shop_id, hashes[c.delivery_id]) in found

@@ -6,7 +6,7 @@ from typing import Any
 
 from app.mail.message import Outgoing, build
 from app.mail.templates import localized_date, render_review_request
-from app.security import REVIEW, sign_token
+from app.security import REVIEW, UNSUBSCRIBE, sign_token
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,15 @@ def review_url(public_url: str, secret_key: str, public_id: str) -> str:
     return f"{public_url.rstrip('/')}/r/{sign_token(secret_key, REVIEW, public_id)}"
 
 
+def unsubscribe_url(public_url: str, secret_key: str, public_id: str) -> str:
+    """The signed link of the unsubscribe page (and RFC 8058 one-click target) of a request."""
+    return f"{public_url.rstrip('/')}/u/{sign_token(secret_key, UNSUBSCRIBE, public_id)}"
+
+
 def compose(email: ReviewEmail, *, public_url: str, secret_key: str, now: datetime) -> Outgoing:
     """Render the templates in the e-mail's language and build the message, dated `now`."""
     url = review_url(public_url, secret_key, email.public_id)
+    leave = unsubscribe_url(public_url, secret_key, email.public_id)
     context = {
         "shop_name": email.shop_name,
         "firstname": email.firstname,
@@ -45,6 +51,7 @@ def compose(email: ReviewEmail, *, public_url: str, secret_key: str, now: dateti
         "products": email.products,
         "review_url": url,
         "star_urls": [f"{url}?rating={n}" for n in range(1, 6)],
+        "unsubscribe_url": leave,
         "is_reminder": email.is_reminder,
     }
     return build(
@@ -56,4 +63,5 @@ def compose(email: ReviewEmail, *, public_url: str, secret_key: str, now: dateti
         message_id=email.message_id,
         date=now,
         language=email.language,
+        unsubscribe_url=leave,
     )

@@ -26,7 +26,14 @@ class TransientError(SendError):
 
 
 class RecipientRejected(SendError):
-    """The recipient does not exist or is refused for good (5.1.x, 550 at RCPT)."""
+    """The recipient does not exist or is refused for good (5.1.x, 550 at RCPT).
+
+    `code` is the server's reply code; None when our client refused the address itself.
+    """
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class PermanentError(SendError):
@@ -154,7 +161,7 @@ def classify(exc: aiosmtplib.SMTPException) -> SendError:
     if isinstance(exc, aiosmtplib.SMTPRecipientRefused):
         message = str(getattr(exc, "message", ""))
         if code in _RECIPIENT_CODES or message.startswith("5.1."):
-            return RecipientRejected(text)
+            return RecipientRejected(text, code if isinstance(code, int) else None)
     return PermanentError(text)
 
 

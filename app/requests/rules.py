@@ -33,12 +33,15 @@ def skip_reason(
     is_first: bool,
     now: datetime,
     reviewed: bool = False,
+    suppressed: bool = False,
 ) -> Reason | None:
     """Why this e-mail must not leave now, or None. The first reason in contract order wins."""
     if order_state_id in settings.cancel_state_ids:
         return cancel_reason(order_state_id)
     if settings.require_paid and paid_at is None:
         return Reason.UNPAID
+    if suppressed:
+        return Reason.SUPPRESSED  # the address is on the shop's suppression list
     if not is_first and reviewed:
         return Reason.REVIEWED  # reminders only while no review was submitted
     if is_first and settings.customer_cooldown and last_sent_to_customer is not None:

@@ -1,5 +1,6 @@
 """Review requests: schedule on a trigger state, cancel on a cancel state, list and read."""
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -45,12 +46,22 @@ _INSERT_FIRST_DELIVERY = insert(Delivery).values(
     shop_id=bindparam("b_shop"),
     kind=Kind.FIRST,
     seq=0,
-    status=Status.SCHEDULED,
+    status=bindparam("b_status"),
+    reason=bindparam("b_reason"),
     due_at=bindparam("b_due"),
     attempts=0,
     created_at=bindparam("b_now"),
     updated_at=bindparam("b_now"),
 )
+
+_SKIP_REQUEST = (
+    update(ReviewRequest)
+    .where(ReviewRequest.id == bindparam("b_id"))
+    .values(status=Status.SKIPPED, reason=bindparam("b_reason"), updated_at=bindparam("b_now"))
+)
+
+# Asked only when a new request is about to be scheduled: whether its address is suppressed.
+SuppressedCheck = Callable[[], Awaitable[bool]]
 
 _REQUESTS_OF_ORDER = select(ReviewRequest.id).where(
     ReviewRequest.shop_id == bindparam("b_shop"), ReviewRequest.order_id == bindparam("b_order")
@@ -84,18 +95,28 @@ async def on_state(
     settings: ShopSettings,
     change: StatusChange,
     now: datetime,
+    *,
+    suppressed: SuppressedCheck | None = None,
 ) -> tuple[Decision, int | None]:
-    """Apply the rules to an order that has just moved to `change.state`."""
+    """Apply the rules to an order that has just moved to `change.state`.
+
+    A request created for an address that `suppressed()` says is on the shop's suppression
+    list is recorded `skipped` (`suppressed`) at once, with nothing to send.
+    """
     state = change.state
     if state.id in settings.cancel_state_ids:
         cancelled = await cancel(conn, shop_id, change.order_id, cancel_reason(state.id), now)
         return (Decision.CANCELLED, cancelled[0]) if cancelled else (Decision.NOTHING, None)
     if state.id in settings.trigger_state_ids:
         due = due_time(settings, change.occurred_at, settings.delay)
-        return await _schedule(conn, shop_id, settings, change, Source.TRIGGER, due, now)
+        return await _schedule(
+            conn, shop_id, settings, change, Source.TRIGGER, due, now, suppressed
+        )
     if settings.fallback_delay and state.shipped:
         due = due_time(settings, change.occurred_at, settings.fallback_delay)
-        return await _schedule(conn, shop_id, settings, change, Source.FALLBACK, due, now)
+        return await _schedule(
+            conn, shop_id, settings, change, Source.FALLBACK, due, now, suppressed
+        )
     return Decision.NOTHING, None
 
 
@@ -107,6 +128,7 @@ async def _schedule(
     source: Source,
     due: datetime,
     now: datetime,
+    suppressed: SuppressedCheck | None,
 ) -> tuple[Decision, int | None]:
     email = change.customer.email
     request_id = await conn.scalar(
@@ -125,10 +147,25 @@ async def _schedule(
         },
     )
     if request_id is not None:
+        # Inserted as scheduled first, so the one-live-request-per-order index still decides
+        # whether this is a new request; only then is it skipped.
+        reason = Reason.SUPPRESSED if suppressed is not None and await suppressed() else None
+        if reason is not None:
+            skip = {"b_id": request_id, "b_reason": reason, "b_now": now}
+            await conn.execute(_SKIP_REQUEST, skip)
         await conn.execute(
             _INSERT_FIRST_DELIVERY,
-            {"b_request": request_id, "b_shop": shop_id, "b_due": due, "b_now": now},
+            {
+                "b_request": request_id,
+                "b_shop": shop_id,
+                "b_status": Status.SCHEDULED if reason is None else Status.SKIPPED,
+                "b_reason": reason,
+                "b_due": due,
+                "b_now": now,
+            },
         )
+        if reason is not None:
+            return Decision.SKIPPED, request_id
         decision = Decision.SCHEDULED if source is Source.TRIGGER else Decision.SCHEDULED_FALLBACK
         return decision, request_id
     if source is Source.TRIGGER:

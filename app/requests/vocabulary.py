@@ -54,4 +54,5 @@ class Decision(StrEnum):
     RESCHEDULED = "rescheduled"
     ALREADY_REQUESTED = "already_requested"
     CANCELLED = "cancelled"
+    SKIPPED = "skipped"  # a new request, recorded skipped at once (suppressed address)
     NOTHING = "recorded"

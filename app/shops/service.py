@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.errors import InvalidInput, NotFound, Unauthorized, validation_errors
 from app.security import (
+    address_key,
     decrypt,
     encrypt,
     hash_api_key,
@@ -28,11 +29,13 @@ from app.timeutil import parse_duration
 
 @dataclass(frozen=True)
 class ShopAuth:
-    """What the webhook inbox needs of a shop: its id and HMAC keys of its active secrets."""
+    """What the webhook inbox needs of a shop: its id and HMAC keys of its active secrets,
+    and the key that recognises suppressed addresses (`security.address_key`)."""
 
     id: str
     keys: tuple[bytes, ...]
     settings: ShopSettings
+    address_key: bytes
 
 
 _SHOP_ID = re.compile(r"shp_[A-Za-z0-9]{1,36}")
@@ -243,7 +246,8 @@ async def webhook_auth(
         for row in rows
         if row.secret_encrypted is not None
     )
-    return ShopAuth(shop_id, keys, parsed_settings(shop_id, rows[0].updated_at, rows[0].settings))
+    settings = parsed_settings(shop_id, rows[0].updated_at, rows[0].settings)
+    return ShopAuth(shop_id, keys, settings, address_key(secret_key))
 
 
 @lru_cache(maxsize=4096)

@@ -17,6 +17,7 @@ from app.orders.changes import Customer, StateFlags, StatusChange
 from app.requests import service as requests
 from app.shops import service as shops
 from app.shops.service import ShopAuth
+from app.suppressions import service as suppressions
 from app.webhooks.schemas import OrderStatesReplaced, OrderStatusChanged, ReturnRequested
 from app.webhooks.vocabulary import Outcome
 
@@ -95,7 +96,14 @@ async def _apply_status(
         return Applied(Outcome.DUPLICATE_HISTORY)
     if not applied.moved_forward:
         return Applied(Outcome.IGNORED_OLDER)
-    decision, request_id = await requests.on_state(conn, shop.id, shop.settings, change, now)
+
+    async def suppressed() -> bool:
+        email_hash = suppressions.hash_email(shop.address_key, change.customer.email)
+        return await suppressions.is_suppressed(conn, shop.id, email_hash)
+
+    decision, request_id = await requests.on_state(
+        conn, shop.id, shop.settings, change, now, suppressed=suppressed
+    )
     return Applied(Outcome(decision.value), request_id)
 
 

@@ -10,6 +10,7 @@ class Outcome(StrEnum):
     RESCHEDULED = "rescheduled"
     ALREADY_REQUESTED = "already_requested"
     CANCELLED = "cancelled"
+    SKIPPED = "skipped"
     IGNORED_OLDER = "ignored_older"
     DUPLICATE_HISTORY = "duplicate_history"
     CATALOGUE_REPLACED = "catalogue_replaced"

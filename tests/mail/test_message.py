@@ -51,6 +51,7 @@ def test_every_language_renders_and_escapes(language: str) -> None:
         "products": [{"name": "Mug", "url": None, "image_url": None, "quantity": 1}],
         "review_url": "https://r.example/r/tok",
         "star_urls": [f"https://r.example/r/tok?rating={n}" for n in range(1, 6)],
+        "unsubscribe_url": "https://r.example/u/tok",
         "is_reminder": False,
     }
     rendered = render_review_request(language, context)
@@ -58,6 +59,8 @@ def test_every_language_renders_and_escapes(language: str) -> None:
     assert "<b>Zoë</b>" not in rendered.html and "&lt;b&gt;Zoë&lt;/b&gt;" in rendered.html
     assert "https://r.example/r/tok?rating=5" in rendered.html
     assert "https://r.example/r/tok" in rendered.text
+    assert 'href="https://r.example/u/tok"' in rendered.html
+    assert "https://r.example/u/tok" in rendered.text
 
 
 def test_language_falls_back_to_shop_then_english() -> None:

@@ -1,0 +1,210 @@
+"""Recording what became of each claimed delivery: sent, skipped, failed, retried, released.
+
+Every function runs in the caller's transaction and writes only if the claim is still the
+worker's (`claimed_by`), so a lease taken over by another worker is never overwritten.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import Update
+
+from app.dispatch.service import Claim
+from app.requests.models import Delivery, ReviewRequest
+from app.requests.rules import due_time
+from app.requests.vocabulary import Kind, Reason, Status
+from app.suppressions import service as suppressions
+from app.suppressions.vocabulary import SuppressionReason
+
+# An outcome is written only if the claim is still ours (a lease can be taken over); each
+# statement releases the claim (claimed_by, claim_expires_at) as it records.
+_OURS = (
+    Delivery.id == bindparam("b_id"),
+    Delivery.claimed_by == bindparam("b_worker"),
+    Delivery.status == Status.SENDING,
+)
+_UNCLAIMED: dict[str, Any] = {
+    "claimed_by": None,
+    "claim_expires_at": None,
+    "updated_at": bindparam("b_now"),
+}
+
+_DELIVERY_SENT = (
+    update(Delivery)
+    .where(*_OURS)
+    .values(status=Status.SENT, sent_at=bindparam("b_now"), last_error=None, **_UNCLAIMED)
+)
+_DELIVERY_FINAL = (
+    update(Delivery)
+    .where(*_OURS)
+    .values(
+        status=bindparam("b_status"),
+        reason=bindparam("b_reason"),
+        last_error=bindparam("b_error"),
+        **_UNCLAIMED,
+    )
+)
+_DELIVERY_RETRY = (
+    update(Delivery)
+    .where(*_OURS)
+    .values(
+        status=Status.SCHEDULED,
+        due_at=bindparam("b_due"),
+        last_error=bindparam("b_error"),
+        **_UNCLAIMED,
+    )
+)
+
+# A request follows its first e-mail.
+_REQUEST = update(ReviewRequest).where(ReviewRequest.id == bindparam("b_id"))
+_REQUEST_SENT = _REQUEST.values(
+    status=Status.SENT, sent_at=bindparam("b_now"), reason=None, updated_at=bindparam("b_now")
+)
+_REQUEST_FINAL = _REQUEST.values(
+    status=bindparam("b_status"), reason=bindparam("b_reason"), updated_at=bindparam("b_now")
+)
+_REQUEST_RETRY = _REQUEST.values(
+    status=Status.SCHEDULED, due_at=bindparam("b_due"), updated_at=bindparam("b_now")
+)
+
+_INSERT_REMINDER = insert(Delivery).values(
+    request_id=bindparam("b_request"),
+    shop_id=bindparam("b_shop"),
+    kind=Kind.REMINDER,
+    seq=bindparam("b_seq"),
+    status=Status.SCHEDULED,
+    due_at=bindparam("b_due"),
+    attempts=0,
+    created_at=bindparam("b_now"),
+    updated_at=bindparam("b_now"),
+)
+
+
+async def _record(
+    conn: AsyncConnection,
+    claim: Claim,
+    worker: str,
+    now: datetime,
+    delivery: Update,
+    request: Update,
+    **values: object,
+) -> bool:
+    """Write one outcome to the delivery, and to its request when it is the first e-mail."""
+    params = {"b_id": claim.delivery_id, "b_worker": worker, "b_now": now, **values}
+    if not (await conn.execute(delivery, params)).rowcount:
+        return False
+    if claim.kind == Kind.FIRST:
+        await conn.execute(request, {**params, "b_id": claim.request_id})
+    return True
+
+
+def next_reminder_due(claim: Claim, sent_at: datetime) -> datetime | None:
+    """When the reminder after this e-mail is due, if the shop configured one.
+
+    Computed before the message is handed to SMTP, so that recording a sent e-mail can
+    never fail on the shop's settings (and send it again after the lease).
+    """
+    settings = claim.settings
+    if claim.seq >= len(settings.reminders):
+        return None
+    return due_time(settings, sent_at, settings.reminders[claim.seq])
+
+
+async def mark_sent(
+    conn: AsyncConnection,
+    claim: Claim,
+    worker: str,
+    now: datetime,
+    reminder_due: datetime | None = None,
+) -> bool:
+    """Record the e-mail as sent and schedule the next reminder, when one is due."""
+    if not await _record(conn, claim, worker, now, _DELIVERY_SENT, _REQUEST_SENT):
+        return False
+    if reminder_due is not None:
+        await conn.execute(
+            _INSERT_REMINDER,
+            {
+                "b_request": claim.request_id,
+                "b_shop": claim.shop_id,
+                "b_seq": claim.seq + 1,
+                "b_due": reminder_due,
+                "b_now": now,
+            },
+        )
+    return True
+
+
+async def mark_final(
+    conn: AsyncConnection,
+    claim: Claim,
+    worker: str,
+    now: datetime,
+    status: Status,
+    reason: Reason,
+    error: str | None = None,
+) -> bool:
+    """`skipped` or `failed`, with its reason; the request follows its first e-mail."""
+    return await _record(
+        conn,
+        claim,
+        worker,
+        now,
+        _DELIVERY_FINAL,
+        _REQUEST_FINAL,
+        b_status=status,
+        b_reason=reason,
+        b_error=error,
+    )
+
+
+async def mark_bounced(
+    conn: AsyncConnection, claim: Claim, worker: str, now: datetime, error: str, key: bytes
+) -> bool:
+    """`failed` (`recipient_rejected`), and the address joins the shop's suppression list
+    (`hard_bounce`), both or neither: the recipient's server refused it for good."""
+    failed = await mark_final(
+        conn, claim, worker, now, Status.FAILED, Reason.RECIPIENT_REJECTED, error
+    )
+    if failed:
+        await suppressions.add(
+            conn, claim.shop_id, key, claim.email, SuppressionReason.HARD_BOUNCE, now
+        )
+    return failed
+
+
+async def retry_later(
+    conn: AsyncConnection, claim: Claim, worker: str, now: datetime, due: datetime, error: str
+) -> bool:
+    return await _record(
+        conn, claim, worker, now, _DELIVERY_RETRY, _REQUEST_RETRY, b_due=due, b_error=error
+    )
+
+
+async def release(conn: AsyncConnection, claims: list[Claim], worker: str, now: datetime) -> None:
+    """Give back claims that were never handed to SMTP; the attempt does not count."""
+    if not claims:
+        return
+    ids = [c.delivery_id for c in claims]
+    await conn.execute(
+        update(Delivery)
+        .where(
+            Delivery.id.in_(ids), Delivery.claimed_by == worker, Delivery.status == Status.SENDING
+        )
+        .values(
+            status=Status.SCHEDULED,
+            claimed_by=None,
+            claim_expires_at=None,
+            attempts=Delivery.attempts - 1,
+            updated_at=now,
+        )
+    )
+    await conn.execute(
+        update(ReviewRequest)
+        .where(
+            ReviewRequest.id.in_([c.request_id for c in claims if c.kind == Kind.FIRST]),
+            ReviewRequest.status == Status.SENDING,
+        )
+        .values(status=Status.SCHEDULED, updated_at=now)
+    )
