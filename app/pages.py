@@ -10,10 +10,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from app.languages import FALLBACK_LANGUAGE, LANGUAGES
+from app.ratelimit import RateLimiter
 
 PAGES_DIR = Path(__file__).resolve().parents[1] / "templates" / "pages"
 
@@ -75,3 +77,35 @@ def error_page(language: str, status_code: int, key: str) -> HTMLResponse:
     return render(
         "error.html", language, {"title_key": f"{key}_title", "message_key": key}, status_code
     )
+
+
+# What a customer page's POST may send, and how often (per link, per client address, a minute).
+MAX_FORM_BYTES = 64 * 1024
+POSTS_PER_LINK = 10
+POSTS_PER_ADDRESS = 60
+
+
+def post_allowed(request: Request, kind: str, token: str) -> bool:
+    """Count one POST of a page `kind` (review, unsubscribe) against its link and the client's
+    address; False past either limit. The limiters live on the app, one pair per kind."""
+    state = request.app.state
+    name = f"limiters_{kind}"
+    limiters: tuple[RateLimiter, RateLimiter] | None = getattr(state, name, None)
+    if limiters is None:
+        limiters = (RateLimiter(POSTS_PER_LINK, 60), RateLimiter(POSTS_PER_ADDRESS, 60))
+        setattr(state, name, limiters)
+    per_link, per_address = limiters
+    address = request.client.host if request.client else "unknown"
+    return per_address.allow(address) and per_link.allow(token[:64])
+
+
+async def read_form(request: Request) -> bytes | None:
+    """The body, or None past `MAX_FORM_BYTES` (reading no further)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_FORM_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -13,15 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.config import Settings
 from app.db import transaction, utcnow
 from app.errors import is_database_unavailable
-from app.pages import error_page, language_of, render
-from app.ratelimit import RateLimiter
+from app.pages import error_page, language_of, post_allowed, read_form, render
 from app.reviews import service
 from app.reviews.service import ReviewTarget, Submission
 from app.security import REVIEW, verify_token
 
 router = APIRouter(include_in_schema=False)
 
-MAX_FORM_BYTES = 64 * 1024
 MAX_COMMENT = 5000
 # Mail-security scanners follow every link of a message as it arrives: a hit this soon after
 # sending, or from one of these agents, is not a person.
@@ -31,15 +29,6 @@ _SCANNERS = re.compile(
     r"symantec|sophos|trendmicro|forcepoint|zscaler|fortiguard|headless|python-|curl/|wget/",
     re.IGNORECASE,
 )
-
-
-def _limiters(request: Request) -> tuple[RateLimiter, RateLimiter]:
-    """Per app: submissions per link, and per client address, each per minute."""
-    state = request.app.state
-    limiters: tuple[RateLimiter, RateLimiter] | None = getattr(state, "review_limiters", None)
-    if limiters is None:
-        limiters = state.review_limiters = (RateLimiter(10, 60), RateLimiter(60, 60))
-    return limiters
 
 
 def _date(moment: datetime | None, at: ReviewTarget) -> str | None:
@@ -126,11 +115,9 @@ async def submit_review(token: str, request: Request) -> HTMLResponse:
     engine: AsyncEngine = request.app.state.engine
     settings: Settings = request.app.state.settings
     language = language_of(request.headers.get("accept-language"))
-    address = request.client.host if request.client else "unknown"
-    per_link, per_address = _limiters(request)
-    if not per_address.allow(address) or not per_link.allow(token[:64]):
+    if not post_allowed(request, "review", token):
         return error_page(language, 429, "too_many")
-    body = await _read_form(request)
+    body = await read_form(request)
     if body is None:
         return error_page(language, 413, "too_large")
     try:
@@ -158,18 +145,6 @@ async def submit_review(token: str, request: Request) -> HTMLResponse:
         at.language,
         {"shop_name": at.shop_name, "edit_until": _date(at.edit_deadline(now), at)},
     )
-
-
-async def _read_form(request: Request) -> bytes | None:
-    """The body, or None past 64 KiB (read no further)."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_FORM_BYTES:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _int(value: str | None, low: int, high: int) -> int | None:

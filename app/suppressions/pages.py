@@ -12,25 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.config import Settings
 from app.db import transaction, utcnow
 from app.errors import is_database_unavailable
-from app.pages import error_page, language_of, render
-from app.ratelimit import RateLimiter
+from app.pages import error_page, language_of, post_allowed, read_form, render
 from app.security import UNSUBSCRIBE, address_key, verify_token
 from app.suppressions import service
 from app.suppressions.service import Recipient
 from app.suppressions.vocabulary import SuppressionReason
 
 router = APIRouter(include_in_schema=False)
-
-MAX_FORM_BYTES = 64 * 1024
-
-
-def _limiters(request: Request) -> tuple[RateLimiter, RateLimiter]:
-    """Per app: unsubscribe POSTs per link, and per client address, each per minute."""
-    state = request.app.state
-    limiters: tuple[RateLimiter, RateLimiter] | None = getattr(state, "unsubscribe_limiters", None)
-    if limiters is None:
-        limiters = state.unsubscribe_limiters = (RateLimiter(10, 60), RateLimiter(60, 60))
-    return limiters
 
 
 async def _recipient(engine: AsyncEngine, settings: Settings, token: str) -> Recipient | None:
@@ -75,13 +63,11 @@ async def unsubscribe(token: str, request: Request) -> HTMLResponse:
     engine: AsyncEngine = request.app.state.engine
     settings: Settings = request.app.state.settings
     language = language_of(request.headers.get("accept-language"))
-    address = request.client.host if request.client else "unknown"
-    per_link, per_address = _limiters(request)
-    if not per_address.allow(address) or not per_link.allow(token[:64]):
+    if not post_allowed(request, "unsubscribe", token):
         return error_page(language, 429, "too_many")
     # The body is read (bounded) but not required to say `List-Unsubscribe=One-Click`: any POST
     # to a valid link is the person's (or their mail client's) request to stop.
-    if not await _within_limit(request):
+    if await read_form(request) is None:
         return error_page(language, 413, "too_large")
     try:
         who = await _recipient(engine, settings, token)
@@ -101,13 +87,3 @@ async def unsubscribe(token: str, request: Request) -> HTMLResponse:
             raise
         return error_page(language, 503, "unavailable")
     return _done(who)
-
-
-async def _within_limit(request: Request) -> bool:
-    """Read the body to its end; False past 64 KiB (reading no further)."""
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_FORM_BYTES:
-            return False
-    return True
