@@ -43,9 +43,12 @@ LANGUAGES = ["fr", "en", "de", "es", "it"]
 class Sink:
     """The SMTP sink subprocess and its stdin/stdout command channel."""
 
-    def __init__(self, stack: contextlib.ExitStack) -> None:
+    def __init__(self, stack: contextlib.ExitStack, latency: float = 0.0) -> None:
         self.port = common.free_port()
-        cmd = common.pinned([PYTHON, "-m", "bench.smtp_sink", "--port", str(self.port)], LOAD_CPU)
+        cmd = common.pinned(
+            [PYTHON, "-m", "bench.smtp_sink", "--port", str(self.port), "--latency", str(latency)],
+            LOAD_CPU,
+        )
         self.proc = subprocess.Popen(
             cmd,
             cwd=common.ROOT,
@@ -284,6 +287,34 @@ async def baseline(port: int, messages: list[Any], sender: str, raw: bool) -> di
     }
 
 
+async def baseline_concurrent(
+    port: int, messages: list[Any], sender: str, connections: int
+) -> dict[str, Any]:
+    """`connections` bare aiosmtplib loops at once, each on its own connection, sharing the
+    pre-built messages: what a sender that keeps that many conversations open reaches."""
+    import aiosmtplib
+
+    queue = [(_as_bytes(m), to) for m, to in messages]
+    start = time.perf_counter()
+
+    async def loop() -> None:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=30)
+        await client.connect()
+        while queue:
+            data, to = queue.pop()
+            await client.sendmail(sender, [to], data)
+        await client.quit()
+
+    await asyncio.gather(*(loop() for _ in range(connections)))
+    seconds = time.perf_counter() - start
+    return {
+        "messages": len(messages),
+        "connections": connections,
+        "seconds": round(seconds, 3),
+        "per_s": round(len(messages) / seconds, 1),
+    }
+
+
 async def relance_run(engine: Any, settings: Any, n: int, timeout: float) -> dict[str, Any]:
     from app.dispatch.jobs import Dispatcher
 
@@ -356,6 +387,10 @@ async def backend_run(
         raw = await baseline(sink.port, messages, sender, raw=True)
         log(f"{name}: raw sendmail baseline {raw['per_s']:.0f}/s")
 
+        sink.command("reset")
+        concurrent = await baseline_concurrent(sink.port, messages, sender, args.connections)
+        log(f"{name}: {args.connections} concurrent bare loops {concurrent['per_s']:.0f}/s")
+
         base_rate = statistics.mean([before["per_s"], after["per_s"]])
         n = args.messages
         sink_counts = relance["sink"]
@@ -375,6 +410,8 @@ async def backend_run(
             baseline_raw_bytes=raw,
             baseline_per_s=round(base_rate, 1),
             ratio=round(relance["per_s"] / base_rate, 3),
+            baseline_concurrent=concurrent,
+            ratio_to_concurrent=round(relance["per_s"] / concurrent["per_s"], 3),
             check={"ok": not problems, "problems": problems},
         )
         if args.profile:
@@ -428,6 +465,15 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument(
+        "--smtp-latency",
+        type=float,
+        default=0.0,
+        help="seconds the sink waits before answering DATA (a hosted relay: 0.1-0.2)",
+    )
+    parser.add_argument(
+        "--connections", type=int, default=10, help="concurrent bare loops in the baseline"
+    )
     parser.add_argument("--timeout", type=float, default=1200, help="seconds per Relance tick")
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--profile", action="store_true", help="also sample a tick with py-spy")
@@ -445,13 +491,15 @@ def main(argv: list[str] | None = None) -> int:
             "dispatcher_cpu": SERVER_CPU if pinned else None,
             "sink_cpu": LOAD_CPU,
             "claim_batch": 20,
+            "smtp_latency": args.smtp_latency,
+            "baseline_connections": args.connections,
         },
         "target_ratio": TARGET_RATIO,
         "backends": {},
     }
     with contextlib.ExitStack() as stack:
         work = common.temp_dir(stack, "relance-bench-dispatch-")
-        sink = Sink(stack)
+        sink = Sink(stack, args.smtp_latency)
         busy = result["background_busy_pct_before"]
         log(f"SMTP sink on port {sink.port}; background load {busy}%")
         args.pg_dsn = common.create_database(stack, "bench_dispatch")
@@ -501,6 +549,13 @@ def print_summary(result: dict[str, Any]) -> None:
             f"{'':<11} baseline before {b['baseline_before']['per_s']:.0f}/s, after "
             f"{b['baseline_after']['per_s']:.0f}/s; ratio target >= {TARGET_RATIO}: "
             f"{common.verdict(b['ratio'], TARGET_RATIO)}"
+        )
+        c = b["baseline_concurrent"]
+        latency = result["config"]["smtp_latency"]
+        ceiling = f", ceiling {c['connections'] / latency:.0f}/s" if latency else ""
+        print(
+            f"{'':<11} SMTP latency {latency:g} s: {c['connections']} concurrent bare loops "
+            f"{c['per_s']:.0f}/s{ceiling}; Relance / concurrent = {b['ratio_to_concurrent']:.2f}"
         )
         if b.get("profile", {}).get("samples"):
             print(f"{'':<11} profile, self time by package: {b['profile']['self_by_package_pct']}")

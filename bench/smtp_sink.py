@@ -1,13 +1,16 @@
 """A counting SMTP sink (aiosmtpd) run as its own process by bench/dispatch.py.
 
-    .venv/bin/python -m bench.smtp_sink --port P
+    .venv/bin/python -m bench.smtp_sink --port P [--latency SECONDS]
 
 Prints `READY` once listening, then answers one command per stdin line with one JSON line:
 `count` → {"messages", "unique_message_ids", "recipients", "bytes"}; `reset`; `quit`.
 It keeps no message, only counters and the set of Message-IDs (to spot a message sent twice).
+`--latency` makes it wait that long before answering DATA, like a hosted relay over a real
+network; it serves many connections at once (each waits on its own).
 """
 
 import argparse
+import asyncio
 import json
 import re
 import sys
@@ -20,8 +23,9 @@ _MESSAGE_ID = re.compile(rb"^Message-ID:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
 
 
 class CountingHandler:
-    def __init__(self) -> None:
+    def __init__(self, latency: float = 0.0) -> None:
         self.lock = threading.Lock()
+        self.latency = latency
         self.reset()
 
     def reset(self) -> None:
@@ -41,6 +45,8 @@ class CountingHandler:
             self.bytes += len(content)
             if match:
                 self.message_ids.add(match.group(1))
+        if self.latency:
+            await asyncio.sleep(self.latency)
         return "250 Message accepted for delivery"
 
     def counts(self) -> dict[str, int]:
@@ -56,8 +62,9 @@ class CountingHandler:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before answering DATA")
     args = parser.parse_args()
-    handler = CountingHandler()
+    handler = CountingHandler(max(0.0, min(args.latency, 10.0)))
     controller = Controller(
         handler, hostname="127.0.0.1", port=args.port, decode_data=False, data_size_limit=None
     )
