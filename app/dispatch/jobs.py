@@ -30,6 +30,7 @@ from app.mail.transport import (
     transport_from_url,
 )
 from app.periodic import PeriodicJob
+from app.requests.exclusions import excluded_by
 from app.requests.rules import skip_reason
 from app.requests.vocabulary import Kind, Reason, Status
 from app.security import address_key
@@ -168,9 +169,11 @@ class Dispatcher:
     ) -> bool:
         """Re-check, render, send and record one e-mail. Errors stay with this delivery."""
         try:
-            reason = self._skip_reason(claim, now)
+            rule = self._exclusion(claim)
+            reason = self._skip_reason(claim, now, excluded=rule is not None)
             if reason is not None:
-                await self._final(claim, now, stats, Status.SKIPPED, reason)
+                error = rule if reason is Reason.EXCLUDED else None
+                await self._final(claim, now, stats, Status.SKIPPED, reason, error)
                 return False
             reminder_due = outcomes.next_reminder_due(claim, now)
         except DatabaseLost:
@@ -224,7 +227,18 @@ class Dispatcher:
             stats.lost += 1
         return True
 
-    def _skip_reason(self, claim: Claim, now: datetime) -> Reason | None:
+    def _exclusion(self, claim: Claim) -> str | None:
+        order = claim.order
+        return excluded_by(
+            claim.settings.exclusions,
+            email_normalized=claim.email_normalized,
+            product_ids=[int(p["id"]) for p in order.products],
+            group_ids=order.group_ids,
+            total_paid=order.total_paid,
+            newsletter=order.newsletter,
+        )
+
+    def _skip_reason(self, claim: Claim, now: datetime, excluded: bool) -> Reason | None:
         order = claim.order
         return skip_reason(
             settings=claim.settings,
@@ -236,6 +250,7 @@ class Dispatcher:
             now=now,
             reviewed=claim.reviewed,
             suppressed=claim.suppressed,
+            excluded=excluded,
         )
 
     async def _final(

@@ -31,6 +31,9 @@ class OrderSnapshot:
     lastname: str | None
     products: list[dict[str, Any]]
     ordered_at: datetime | None
+    group_ids: list[int] | None = None
+    total_paid: str | None = None
+    newsletter: bool | None = None
 
 
 @dataclass
@@ -187,6 +190,9 @@ _CLAIMED_ROWS = (
         Order.lastname,
         Order.products,
         Order.ordered_at,
+        Order.group_ids,
+        Order.total_paid,
+        Order.newsletter,
     )
     .join(ReviewRequest, ReviewRequest.id == Delivery.request_id)
     .join(Shop, Shop.id == Delivery.shop_id)
@@ -232,6 +238,9 @@ async def _load(conn: AsyncConnection, ids: list[int]) -> list[Claim]:
                 lastname=r["lastname"],
                 products=r["products"] or [],
                 ordered_at=r["ordered_at"],
+                group_ids=r["group_ids"],
+                total_paid=r["total_paid"],
+                newsletter=r["newsletter"],
             ),
         )
         for r in rows

@@ -27,6 +27,7 @@ class Customer:
     language: str | None
     country: str | None
     group_ids: list[int] | None
+    newsletter: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ class Order(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     country: Mapped[str | None] = mapped_column(String(2))
     group_ids: Mapped[list[int] | None] = mapped_column(JSON)
+    newsletter: Mapped[bool | None]
     currency: Mapped[str | None] = mapped_column(String(3))
     total_paid: Mapped[str | None] = mapped_column(String(32))
     ordered_at: Mapped[datetime | None]

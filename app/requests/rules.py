@@ -34,6 +34,7 @@ def skip_reason(
     now: datetime,
     reviewed: bool = False,
     suppressed: bool = False,
+    excluded: bool = False,
 ) -> Reason | None:
     """Why this e-mail must not leave now, or None. The first reason in contract order wins."""
     if order_state_id in settings.cancel_state_ids:
@@ -42,6 +43,8 @@ def skip_reason(
         return Reason.UNPAID
     if suppressed:
         return Reason.SUPPRESSED  # the address is on the shop's suppression list
+    if excluded:
+        return Reason.EXCLUDED  # the shop's `exclusions` match the order
     if not is_first and reviewed:
         return Reason.REVIEWED  # reminders only while no review was submitted
     if is_first and settings.customer_cooldown and last_sent_to_customer is not None:

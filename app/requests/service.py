@@ -13,6 +13,7 @@ from app.languages import pick_language
 from app.orders.changes import StatusChange
 from app.orders.service import normalize_email
 from app.pagination import page
+from app.requests.exclusions import excluded_by
 from app.requests.models import Delivery, ReviewRequest
 from app.requests.rules import cancel_reason, due_time
 from app.requests.vocabulary import Decision, Kind, Reason, Source, Status
@@ -48,6 +49,7 @@ _INSERT_FIRST_DELIVERY = insert(Delivery).values(
     seq=0,
     status=bindparam("b_status"),
     reason=bindparam("b_reason"),
+    last_error=bindparam("b_error"),
     due_at=bindparam("b_due"),
     attempts=0,
     created_at=bindparam("b_now"),
@@ -149,7 +151,19 @@ async def _schedule(
     if request_id is not None:
         # Inserted as scheduled first, so the one-live-request-per-order index still decides
         # whether this is a new request; only then is it skipped.
-        reason = Reason.SUPPRESSED if suppressed is not None and await suppressed() else None
+        rule = None
+        if suppressed is not None and await suppressed():
+            reason: Reason | None = Reason.SUPPRESSED
+        else:
+            rule = excluded_by(
+                settings.exclusions,
+                email_normalized=normalize_email(email),
+                product_ids=[int(p["id"]) for p in change.products],
+                group_ids=change.customer.group_ids,
+                total_paid=change.total_paid,
+                newsletter=change.customer.newsletter,
+            )
+            reason = Reason.EXCLUDED if rule else None
         if reason is not None:
             skip = {"b_id": request_id, "b_reason": reason, "b_now": now}
             await conn.execute(_SKIP_REQUEST, skip)
@@ -160,6 +174,7 @@ async def _schedule(
                 "b_shop": shop_id,
                 "b_status": Status.SCHEDULED if reason is None else Status.SKIPPED,
                 "b_reason": reason,
+                "b_error": rule,  # the exclusion rule that matched, for the merchant
                 "b_due": due,
                 "b_now": now,
             },

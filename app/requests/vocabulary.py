@@ -22,6 +22,7 @@ class Reason(StrEnum):
     PAYMENT_ERROR = "payment_error"
     UNPAID = "unpaid"
     SUPPRESSED = "suppressed"
+    EXCLUDED = "excluded"
     REVIEWED = "reviewed"
     CUSTOMER_COOLDOWN = "customer_cooldown"
     MAX_AGE = "max_age"

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.shops.settings import (
     DurationStr,
+    Exclusions,
     HttpUrlStr,
     LanguageStr,
     SendWindow,
@@ -127,3 +128,4 @@ class ShopSettingsUpdate(BaseModel):
     review_default_status: Literal["pending", "published"] | None = None
     review_edit_grace: DurationStr | None = None
     review_link_ttl: DurationStr | None = None
+    exclusions: Exclusions | None = None

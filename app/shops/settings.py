@@ -2,6 +2,7 @@
 
 import re
 from datetime import datetime, time
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,7 +19,7 @@ from pydantic import (
 )
 
 from app.timeutil import Window, parse_duration
-from app.validation import SenderAddress, SingleLine, StateId
+from app.validation import Int64, SenderAddress, SingleLine, StateId
 
 LANGUAGE_RE = re.compile(r"^[a-z]{2}$")
 
@@ -121,6 +122,51 @@ class SendWindow(BaseModel):
         )
 
 
+def _money_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError("expected a decimal amount such as '10.00'")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError("expected a decimal amount such as '10.00'") from None
+    if not amount.is_finite() or amount < 0 or amount >= 10**9:
+        raise ValueError("expected an amount from 0 to 999999999")
+    return str(amount)
+
+
+def _address_glob(value: Any) -> str:
+    text = str(value).strip().lower()
+    if not text or len(text) > 254 or any(c.isspace() or c in ',;<>"' for c in text):
+        raise ValueError("expected an address or a pattern such as '*@marketplace.amazon.*'")
+    return text
+
+
+class Exclusions(BaseModel):
+    """Orders never asked for a review; a match skips the request with reason `excluded`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    blocked_emails: list[Annotated[str, BeforeValidator(_address_glob)]] = Field(
+        default=[],
+        max_length=1000,
+        description="Addresses or patterns with `*`, e.g. '*@marketplace.amazon.*'.",
+    )
+    excluded_product_ids: list[Int64] = Field(
+        default=[], max_length=10000, description="An order whose products are all here."
+    )
+    excluded_group_ids: list[Int64] = Field(
+        default=[], max_length=1000, description="Customer groups (when the event carries them)."
+    )
+    min_order_total: Annotated[str | None, BeforeValidator(_money_text)] = Field(
+        default=None, description="Orders paid less than this (in the order's currency)."
+    )
+    newsletter_only: bool = Field(
+        default=False, description="Only customers who opted in (when the event says)."
+    )
+
+
 class ShopSettings(BaseModel):
     """Everything a merchant tunes. Durations are ISO 8601 (`P2D`, `PT30S`) or seconds."""
 
@@ -182,6 +228,7 @@ class ShopSettings(BaseModel):
     review_link_ttl: DurationStr = Field(
         default="P180D", description="How long the links of an e-mail keep working."
     )
+    exclusions: Exclusions = Field(default_factory=Exclusions)
 
     @field_validator("trigger_state_ids", "cancel_state_ids")
     @classmethod

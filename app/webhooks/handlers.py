@@ -73,6 +73,7 @@ def status_change(event: OrderStatusChanged, tz: str) -> StatusChange:
             language=data.customer.language,
             country=data.customer.country,
             group_ids=data.customer.group_ids,
+            newsletter=data.customer.newsletter,
         ),
         reference=data.order.reference,
         currency=data.order.currency,

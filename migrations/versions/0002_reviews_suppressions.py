@@ -73,6 +73,9 @@ def upgrade() -> None:
     with op.batch_alter_table('webhook_events', schema=None) as batch_op:
         batch_op.create_index('ix_webhook_events_received', ['received_at'], unique=False)
 
+    with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('newsletter', sa.Boolean(), nullable=True))
+
     # Existing requests get a random public id too (the links of e-mails already sent used the
     # sequential id, which the review page no longer accepts).
     with op.batch_alter_table('review_requests', schema=None) as batch_op:
@@ -93,6 +96,9 @@ def downgrade() -> None:
     with op.batch_alter_table('review_requests', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('uq_review_requests_public_id'), type_='unique')
         batch_op.drop_column('public_id')
+
+    with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.drop_column('newsletter')
 
     with op.batch_alter_table('webhook_events', schema=None) as batch_op:
         batch_op.drop_index('ix_webhook_events_received')
