@@ -46,6 +46,12 @@ class NotFound(AppError):
     title = "Not found"
 
 
+class Conflict(AppError):
+    status = 409
+    type = "https://relance.dev/problems/conflict"
+    title = "Conflict"
+
+
 class PayloadTooLarge(AppError):
     status = 413
     type = "https://relance.dev/problems/payload-too-large"

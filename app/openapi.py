@@ -104,6 +104,14 @@ _UNAVAILABLE = _problem(
 
 Responses = dict[int | str, dict[str, Any]]
 
+CONFLICT_RESPONSES: Responses = {
+    409: _problem(
+        "The request is not in a state this action applies to (nothing left to send, being "
+        "sent now, nothing failed, or a newer request is live for the order).",
+        _example(409, "conflict", "Conflict", "No e-mail of this request is scheduled."),
+    )
+}
+
 SHOP_RESPONSES: Responses = {
     401: _problem(
         "No API key, or an unknown or expired one.",

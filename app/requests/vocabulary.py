@@ -24,6 +24,7 @@ class Reason(StrEnum):
     SUPPRESSED = "suppressed"
     EXCLUDED = "excluded"
     REVIEWED = "reviewed"
+    MANUAL = "manual"
     CUSTOMER_COOLDOWN = "customer_cooldown"
     MAX_AGE = "max_age"
     RECIPIENT_REJECTED = "recipient_rejected"
