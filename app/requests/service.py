@@ -17,6 +17,7 @@ from app.requests.exclusions import excluded_by
 from app.requests.models import Delivery, ReviewRequest
 from app.requests.rules import cancel_reason, due_time
 from app.requests.vocabulary import Decision, Kind, Reason, Source, Status
+from app.shops.models import OrderState
 from app.shops.settings import ShopSettings
 
 # The partial unique index allows one live request per order: a repeat is a no-op.
@@ -109,7 +110,9 @@ async def on_state(
     if state.id in settings.cancel_state_ids:
         cancelled = await cancel(conn, shop_id, change.order_id, cancel_reason(state.id), now)
         return (Decision.CANCELLED, cancelled[0]) if cancelled else (Decision.NOTHING, None)
-    if state.id in settings.trigger_state_ids:
+    if state.id in settings.trigger_state_ids or await _triggers_by_name(
+        conn, shop_id, settings, change
+    ):
         due = due_time(settings, change.occurred_at, settings.delay)
         return await _schedule(
             conn, shop_id, settings, change, Source.TRIGGER, due, now, suppressed
@@ -120,6 +123,24 @@ async def on_state(
             conn, shop_id, settings, change, Source.FALLBACK, due, now, suppressed
         )
     return Decision.NOTHING, None
+
+
+async def _triggers_by_name(
+    conn: AsyncConnection, shop_id: str, settings: ShopSettings, change: StatusChange
+) -> bool:
+    """Whether the state is one of `trigger_state_names`: its name in the event, or any of its
+    names in the shop's catalogue (a merchant who re-created "Delivered" keeps a trigger)."""
+    if not settings.trigger_state_names:
+        return False
+    wanted = {name.strip().casefold() for name in settings.trigger_state_names}
+    if change.state.name and change.state.name.strip().casefold() in wanted:
+        return True
+    names = await conn.scalar(
+        select(OrderState.names).where(
+            OrderState.shop_id == shop_id, OrderState.state_id == change.state.id
+        )
+    )
+    return any(str(n).strip().casefold() in wanted for n in (names or {}).values())
 
 
 async def _schedule(

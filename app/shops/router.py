@@ -126,8 +126,17 @@ async def rotate_secret(
 
 @router.get("/{shop_id}/order-states", summary="The shop's catalogue of order states")
 async def order_states(shop: ReadShopDep, conn: ReadConnDep) -> list[OrderStateRead]:
+    settings = shop.settings
+    names = {n.strip().casefold() for n in settings.trigger_state_names}
+
+    def used_as(row: dict[str, Any]) -> str | None:
+        if row["state_id"] in settings.cancel_state_ids:
+            return "cancel"
+        named = any(str(n).strip().casefold() in names for n in row["names"].values())
+        return "trigger" if row["state_id"] in settings.trigger_state_ids or named else None
+
     rows = await service.list_order_states(conn, shop.id)
-    return [OrderStateRead.model_validate(r) for r in rows]
+    return [OrderStateRead.model_validate({**r, "used_as": used_as(r)}) for r in rows]
 
 
 @router.get("/{shop_id}/sending", summary="Whether sending is paused, and why")

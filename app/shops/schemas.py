@@ -1,7 +1,7 @@
 """API schemas of shops and their settings."""
 
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -79,6 +79,9 @@ class OrderStateRead(BaseModel):
     delivery: bool
     logable: bool
     updated_at: datetime
+    used_as: Literal["trigger", "cancel"] | None = Field(
+        default=None, description="What the shop's settings make of this state."
+    )
 
 
 class SendingState(BaseModel):
@@ -109,6 +112,9 @@ class ShopSettingsUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_patch_schema)
 
     trigger_state_ids: list[StateId] | None = Field(default=None, min_length=1, max_length=100)
+    trigger_state_names: list[Annotated[SingleLine, Field(min_length=1, max_length=255)]] | None = (
+        Field(default=None, max_length=20)
+    )
     cancel_state_ids: list[StateId] | None = Field(default=None, max_length=100)
     delay: DurationStr | None = None
     require_paid: bool | None = None

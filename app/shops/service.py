@@ -266,6 +266,7 @@ async def update_settings(
     except ValidationError as exc:
         errors = [{**e, "loc": ["body", *e["loc"]]} for e in validation_errors(exc.errors())]
         raise InvalidInput("Invalid settings.", errors) from exc
+    await _check_states_known(conn, shop.id, changes, settings)
     await conn.execute(
         update(Shop)
         .where(Shop.id == shop.id)
@@ -277,6 +278,28 @@ async def update_settings(
         )
     )
     return settings
+
+
+async def _check_states_known(
+    conn: AsyncConnection, shop_id: str, changes: dict[str, Any], settings: ShopSettings
+) -> None:
+    """State ids being set must be in the shop's catalogue, once the module has sent one."""
+    fields = [f for f in ("trigger_state_ids", "cancel_state_ids") if f in changes]
+    if not fields:
+        return
+    known = set(
+        (await conn.scalars(select(OrderState.state_id).where(OrderState.shop_id == shop_id))).all()
+    )
+    if not known:
+        return  # no catalogue yet: PrestaShop's default ids are taken on trust
+    errors = [
+        {"loc": ["body", field, index], "msg": f"no order state {state_id} in the shop's catalogue"}
+        for field in fields
+        for index, state_id in enumerate(getattr(settings, field))
+        if state_id not in known
+    ]
+    if errors:
+        raise InvalidInput("Unknown order states.", errors)
 
 
 async def replace_order_states(

@@ -195,6 +195,12 @@ class ShopSettings(BaseModel):
     )
 
     trigger_state_ids: list[StateId] = Field(default=[5], min_length=1, max_length=100)
+    trigger_state_names: list[Annotated[SingleLine, Field(min_length=1, max_length=255)]] = Field(
+        default=[],
+        max_length=20,
+        description="States that also trigger, by name in any language of the shop's catalogue "
+        "(case-insensitive): a re-created 'Delivered' keeps working.",
+    )
     cancel_state_ids: list[StateId] = Field(default=[6, 7, 8], max_length=100)
     delay: DurationStr = "P2D"
     require_paid: bool = True
