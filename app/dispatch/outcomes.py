@@ -109,7 +109,8 @@ def next_reminder_due(claim: Claim, sent_at: datetime) -> datetime | None:
     settings = claim.settings
     if claim.seq >= len(settings.reminders):
         return None
-    return due_time(settings, sent_at, settings.reminders[claim.seq])
+    key = f"{claim.shop_id}:{claim.order_id}:{claim.seq + 1}"
+    return due_time(settings, sent_at, settings.reminders[claim.seq], key)
 
 
 async def mark_sent(

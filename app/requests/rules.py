@@ -1,6 +1,7 @@
 """When a request is due, and why it is cancelled or skipped: decided without I/O."""
 
-from datetime import datetime
+import hashlib
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from app.requests.vocabulary import Reason
@@ -11,12 +12,29 @@ from app.timeutil import add_duration, next_in_window, parse_duration
 _REASON_BY_STATE: dict[int, Reason] = {7: Reason.ORDER_REFUNDED, 8: Reason.PAYMENT_ERROR}
 
 
-def due_time(settings: ShopSettings, start: datetime, delay: str) -> datetime:
-    """`start + delay` (days in the shop's calendar), moved into the send window."""
+def due_time(
+    settings: ShopSettings, start: datetime, delay: str, spread_key: str | None = None
+) -> datetime:
+    """`start + delay` (days in the shop's calendar), moved into the send window.
+
+    When the window moved it to an opening, `spread_key` (one per e-mail) places it
+    deterministically within `send_spread` after the opening, so a day's batch does not all
+    leave in the same second.
+    """
     tz = ZoneInfo(settings.timezone)
     due = add_duration(start, parse_duration(delay), tz)
     window = settings.send_window.to_window() if settings.send_window else None
-    return next_in_window(due, window, tz)
+    moved = next_in_window(due, window, tz)
+    if moved == due or window is None or spread_key is None or not settings.send_spread:
+        return moved
+    open_seconds = (
+        datetime.combine(moved.date(), window.end) - datetime.combine(moved.date(), window.start)
+    ).total_seconds()
+    span = min(parse_duration(settings.send_spread).approx().total_seconds(), open_seconds - 1)
+    if span < 1:
+        return moved
+    digest = hashlib.sha256(spread_key.encode()).digest()
+    return moved + timedelta(seconds=int.from_bytes(digest[:8], "big") % int(span))
 
 
 def cancel_reason(state_id: int) -> Reason:

@@ -113,16 +113,21 @@ async def on_state(
     if state.id in settings.trigger_state_ids or await _triggers_by_name(
         conn, shop_id, settings, change
     ):
-        due = due_time(settings, change.occurred_at, settings.delay)
+        due = due_time(settings, change.occurred_at, settings.delay, _key(shop_id, change))
         return await _schedule(
             conn, shop_id, settings, change, Source.TRIGGER, due, now, suppressed
         )
     if settings.fallback_delay and state.shipped:
-        due = due_time(settings, change.occurred_at, settings.fallback_delay)
+        due = due_time(settings, change.occurred_at, settings.fallback_delay, _key(shop_id, change))
         return await _schedule(
             conn, shop_id, settings, change, Source.FALLBACK, due, now, suppressed
         )
     return Decision.NOTHING, None
+
+
+def _key(shop_id: str, change: StatusChange) -> str:
+    """What places an order's first e-mail within the send spread: stable for the order."""
+    return f"{shop_id}:{change.order_id}:0"
 
 
 async def _triggers_by_name(

@@ -121,6 +121,7 @@ class ShopSettingsUpdate(BaseModel):
     default_language: LanguageStr | None = None
     timezone: TimeZoneStr | None = None
     send_window: SendWindow | None = None
+    send_spread: DurationStr | None = None
     customer_cooldown: DurationStr | None = None
     max_age: DurationStr | None = None
     fallback_delay: DurationStr | None = None

@@ -207,6 +207,10 @@ class ShopSettings(BaseModel):
     default_language: LanguageStr = "en"
     timezone: TimeZoneStr = "UTC"
     send_window: SendWindow | None = None
+    send_spread: DurationStr | None = Field(
+        default="PT30M",
+        description="E-mails due at a send window's opening are spread over this span; null: off.",
+    )
     customer_cooldown: DurationStr | None = "P30D"
     max_age: DurationStr | None = "P30D"
     fallback_delay: DurationStr | None = None

@@ -210,3 +210,39 @@ def test_skip_reason(case: Case, reason: str | None) -> None:
         now=NOW,
     )
     assert found == reason
+
+
+# --- the send spread ---------------------------------------------------------------------------
+
+SPREAD_WINDOW = {"weekdays": [1, 2, 3, 4, 5, 6, 7], "start": "09:00", "end": "10:00"}
+
+
+def _spread(**settings: object) -> ShopSettings:
+    return ShopSettings.model_validate(
+        {"timezone": "Europe/Paris", "send_window": SPREAD_WINDOW, **settings}
+    )
+
+
+def test_emails_due_at_an_opening_are_spread_deterministically() -> None:
+    evening = datetime(2026, 12, 1, 20, 0, tzinfo=PARIS)
+    opening = datetime(2026, 12, 3, 9, 0, tzinfo=PARIS)
+    settings = _spread()
+    dues = [due_time(settings, evening, "P1D", f"shp_x:{n}:0") for n in range(200)]
+    assert all(opening <= d < opening + timedelta(minutes=30) for d in dues)
+    assert len(set(dues)) > 150  # spread, not bunched
+    assert dues == [due_time(settings, evening, "P1D", f"shp_x:{n}:0") for n in range(200)]
+    assert due_time(settings, evening, "P1D") == opening  # no key: the opening itself
+    assert due_time(_spread(send_spread=None), evening, "P1D", "shp_x:1:0") == opening
+
+
+def test_an_email_due_inside_the_window_is_not_moved() -> None:
+    inside = datetime(2026, 12, 1, 9, 20, tzinfo=PARIS)
+    assert due_time(_spread(), inside, "P1D", "shp_x:1:0") == inside + timedelta(days=1)
+
+
+def test_the_spread_stays_inside_the_window() -> None:
+    evening = datetime(2026, 12, 1, 20, 0, tzinfo=PARIS)
+    opening = datetime(2026, 12, 3, 9, 0, tzinfo=PARIS)
+    settings = _spread(send_spread="PT5H")  # longer than the one-hour window
+    dues = [due_time(settings, evening, "P1D", f"k{n}") for n in range(300)]
+    assert all(opening <= d < opening + timedelta(hours=1) for d in dues)

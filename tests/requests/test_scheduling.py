@@ -29,6 +29,7 @@ async def test_due_time_moves_into_the_send_window(client: httpx.AsyncClient) ->
             "end": "18:00",
             "holidays": "FR",
         },
+        send_spread=None,  # the opening itself (the spread has its own tests)
     )
     # Delivered Wednesday 23 Dec 2026 at 20:00 Paris: +2 days = Friday 25th (Christmas),
     # then the weekend: Monday 28th at 09:00 Paris.
