@@ -10,17 +10,23 @@ from app import counters, health, metrics, openapi
 from app import scheduler as scheduler_module
 from app.config import Settings, get_settings, startup_warnings
 from app.db import engine_for
+from app.emailtemplates.router import router as templates_router
 from app.errors import install_handlers
 from app.privacy.router import router as privacy_router
+from app.requests import service as requests_service
 from app.requests.router import router as requests_router
 from app.reviews.pages import router as review_pages
 from app.reviews.router import router as reviews_router
+from app.shops import service as shops_service
 from app.shops.router import router as shops_router
 from app.suppressions.pages import router as unsubscribe_pages
 from app.suppressions.router import router as suppressions_router
 from app.webhooks.router import router as webhooks_router
 
 log = logging.getLogger("relance")
+
+# Domains that react to a shop's new settings, without shops importing them.
+shops_service.SETTINGS_LISTENERS[:] = [requests_service.reschedule_after_settings]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -64,4 +70,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(suppressions_router)
     app.include_router(unsubscribe_pages)
     app.include_router(privacy_router)
+    app.include_router(templates_router)
     return app

@@ -1,6 +1,7 @@
 """Every table, imported once so that Alembic and the tests see the whole metadata."""
 
 from app.db import Base
+from app.emailtemplates.models import EmailTemplate
 from app.orders.models import Order, OrderHistory
 from app.requests.models import Delivery, ReviewRequest
 from app.reviews.models import Review, ReviewProduct
@@ -12,6 +13,7 @@ metadata = Base.metadata
 
 __all__ = [
     "Delivery",
+    "EmailTemplate",
     "Order",
     "OrderHistory",
     "OrderState",

@@ -378,6 +378,7 @@ class Dispatcher:
             shop_name=claim.shop_name,
             timezone=settings.timezone,
             firstname=order.firstname,
+            lastname=order.lastname,
             order_reference=order.reference,
             ordered_at=order.ordered_at,
             products=order.products,
@@ -390,6 +391,7 @@ class Dispatcher:
             public_url=self.settings.public_url,
             secret_key=self.settings.secret_key,
             now=now,
+            render=claim.renderer(),
         )
 
 

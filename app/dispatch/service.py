@@ -4,13 +4,18 @@ Every function runs in the caller's transaction. The claim is committed before a
 conversation starts; each outcome is committed right after its message.
 """
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import String, bindparam, cast, func, literal, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.emailtemplates import service as templates
+from app.emailtemplates.rendering import MerchantTemplate, pick, render
+from app.mail.templates import Rendered
 from app.orders.models import Order
 from app.requests.models import Delivery, ReviewRequest
 from app.requests.vocabulary import Kind, Status
@@ -66,10 +71,17 @@ class Claim:
     order_row: OrderSnapshot | None
     last_sent_to_customer: datetime | None = None
     suppressed: bool = False  # the address is on the shop's suppression list
+    # The shop's saved templates in the request's language, by kind (none: our own apply).
+    templates: dict[str, MerchantTemplate] = field(default_factory=dict)
 
     @property
     def settings(self) -> ShopSettings:
         return parsed_settings(self.shop_id, self.shop_updated_at, self.raw_settings)
+
+    def renderer(self) -> Callable[[dict[str, Any]], Rendered] | None:
+        """The shop's saved template this e-mail uses, as a renderer; None: our own."""
+        template = pick(self.templates, self.kind == Kind.REMINDER, self.seq)
+        return None if template is None else partial(render, template)
 
     @property
     def order(self) -> OrderSnapshot:
@@ -246,6 +258,9 @@ async def _load(conn: AsyncConnection, ids: list[int]) -> list[Claim]:
         for r in rows
     ]
     await _attach_last_sent(conn, claims)
+    saved = await templates.saved_for(conn, {(c.shop_id, c.language) for c in claims})
+    for c in claims:
+        c.templates = saved.get((c.shop_id, c.language), {})
     return claims
 
 

@@ -6,6 +6,7 @@ the SMTP conversation itself (bench/dispatch.py profile).
 """
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
@@ -66,8 +67,11 @@ def build(
     date: datetime,
     language: str,
     unsubscribe_url: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Outgoing:
-    """The message; with `unsubscribe_url`, the RFC 2369 and RFC 8058 one-click headers."""
+    """The message; with `unsubscribe_url`, the RFC 2369 and RFC 8058 one-click headers.
+
+    `headers` are added as given (ASCII names and values, such as `X-Relance-Test`)."""
     # An explicit boundary spares the generator its search of the whole text for a free one;
     # "=_" never occurs in base64-encoded parts.
     msg = MIMEMultipart("alternative", boundary=f"=_relance_{uuid.uuid4().hex}")
@@ -86,6 +90,8 @@ def build(
         # button and POST `List-Unsubscribe=One-Click` to the URL (RFC 8058).
         msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    for name, value in (headers or {}).items():
+        msg[name] = value
     msg.attach(MIMEText(rendered.text, "plain", "utf-8"))
     msg.attach(MIMEText(rendered.html, "html", "utf-8"))
     # An internationalised recipient is written as UTF-8 (RFC 6532), for an SMTPUTF8 server;

@@ -303,3 +303,95 @@ async def get_request(conn: AsyncConnection, shop_id: str, request_id: int) -> d
         select(Delivery).where(Delivery.request_id == request_id).order_by(Delivery.seq)
     )
     return {**row, "deliveries": [dict(d) for d in deliveries.mappings()]}
+
+
+# Settings that decide when an e-mail not sent yet is due.
+_TIMING = ("delay", "fallback_delay", "send_window", "send_spread", "timezone", "reminders")
+_BATCH = 1000
+
+
+async def reschedule_after_settings(
+    conn: AsyncConnection, shop_id: str, old: ShopSettings, new: ShopSettings, now: datetime
+) -> int:
+    """Move every e-mail of the shop not sent yet to the time the new settings give it.
+
+    First e-mails count from their trigger (or shipped state, for a fallback); reminders from
+    the e-mail before them; a reminder the new settings no longer have is cancelled (`manual`:
+    the merchant's doing). What was sent stays. Returns how many e-mails moved or went.
+    """
+    if all(getattr(old, f) == getattr(new, f) for f in _TIMING):
+        return 0
+    rows = (
+        await conn.execute(
+            select(
+                Delivery.id,
+                Delivery.kind,
+                Delivery.seq,
+                Delivery.due_at,
+                ReviewRequest.order_id,
+                ReviewRequest.source,
+                ReviewRequest.trigger_at,
+                ReviewRequest.sent_at,
+            )
+            .join(ReviewRequest, ReviewRequest.id == Delivery.request_id)
+            .where(Delivery.shop_id == shop_id, Delivery.status == Status.SCHEDULED)
+        )
+    ).all()
+    moves: list[dict[str, object]] = []
+    dropped: list[int] = []
+    for row in rows:
+        key = f"{shop_id}:{row.order_id}:{row.seq}"
+        if row.kind == Kind.FIRST:
+            delay = new.delay if row.source == Source.TRIGGER else new.fallback_delay
+            if delay is None:
+                continue  # fallback turned off: the request keeps its time
+            due = due_time(new, row.trigger_at, delay, key)
+        elif row.seq <= len(new.reminders):
+            previous = await _previous_sent_at(conn, row.id, row.seq)
+            if previous is None:
+                continue
+            due = due_time(new, previous, new.reminders[row.seq - 1], key)
+        else:
+            dropped.append(row.id)
+            continue
+        if due != row.due_at:
+            moves.append({"b_id": row.id, "b_due": due, "b_now": now})
+    for start in range(0, len(moves), _BATCH):
+        await conn.execute(_MOVE_DELIVERY, moves[start : start + _BATCH])
+    await conn.execute(_MOVE_REQUESTS, {"b_shop": shop_id})
+    if dropped:
+        await conn.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(dropped))
+            .values(status=Status.CANCELLED, reason=Reason.MANUAL, updated_at=now)
+        )
+    return len(moves) + len(dropped)
+
+
+_MOVE_DELIVERY = (
+    update(Delivery)
+    .where(Delivery.id == bindparam("b_id"))
+    .values(due_at=bindparam("b_due"), updated_at=bindparam("b_now"))
+)
+
+# A scheduled request's due time is its first e-mail's.
+_MOVE_REQUESTS = (
+    update(ReviewRequest)
+    .where(ReviewRequest.shop_id == bindparam("b_shop"), ReviewRequest.status == Status.SCHEDULED)
+    .values(
+        due_at=select(Delivery.due_at)
+        .where(Delivery.request_id == ReviewRequest.id, Delivery.seq == 0)
+        .scalar_subquery()
+    )
+)
+
+
+async def _previous_sent_at(conn: AsyncConnection, delivery_id: int, seq: int) -> datetime | None:
+    value: datetime | None = await conn.scalar(
+        select(Delivery.sent_at).where(
+            Delivery.request_id
+            == select(Delivery.request_id).where(Delivery.id == delivery_id).scalar_subquery(),
+            Delivery.seq == seq - 1,
+        )
+    )
+    return value

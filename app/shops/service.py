@@ -1,6 +1,7 @@
 """Shops: creation, authentication, keys and secrets, settings, catalogue, sending pause."""
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -256,6 +257,14 @@ def _hmac_key(secret_key: str, encrypted: str) -> bytes:
     return webhook_secret_bytes(decrypt(secret_key, encrypted))
 
 
+# Called in the same transaction after a shop's settings changed (old, new): other domains
+# react without shops importing them (e.g. review requests are rescheduled). Wired in app/main.py.
+SettingsListener = Callable[
+    [AsyncConnection, str, ShopSettings, ShopSettings, datetime], Awaitable[object]
+]
+SETTINGS_LISTENERS: list[SettingsListener] = []
+
+
 async def update_settings(
     conn: AsyncConnection, shop: ShopAccount, changes: dict[str, Any], now: datetime
 ) -> ShopSettings:
@@ -267,6 +276,7 @@ async def update_settings(
         errors = [{**e, "loc": ["body", *e["loc"]]} for e in validation_errors(exc.errors())]
         raise InvalidInput("Invalid settings.", errors) from exc
     await _check_states_known(conn, shop.id, changes, settings)
+    old = shop.settings
     await conn.execute(
         update(Shop)
         .where(Shop.id == shop.id)
@@ -277,6 +287,8 @@ async def update_settings(
             updated_at=now,
         )
     )
+    for listener in SETTINGS_LISTENERS:
+        await listener(conn, shop.id, old, settings, now)
     return settings
 
 

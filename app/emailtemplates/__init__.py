@@ -1,0 +1,1 @@
+"""Merchant e-mail templates: storage, the sandbox they render in, preview and test send."""
