@@ -15,7 +15,7 @@ from app.requests.schemas import (
     ReviewRequestPage,
     ReviewRequestRead,
 )
-from app.requests.vocabulary import Status
+from app.requests.vocabulary import Reason, Status
 from app.shops.deps import ReadShopDep, ShopDep
 from app.validation import Moment
 
@@ -32,12 +32,19 @@ async def list_requests(
     shop: ReadShopDep,
     conn: ReadConnDep,
     status: Status | None = None,
+    reason: Reason | None = None,
     order_id: IdQuery = None,
     cursor: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ReviewRequestPage:
     rows, next_cursor = await service.list_requests(
-        conn, shop.id, status=status, order_id=order_id, cursor=cursor, limit=limit
+        conn,
+        shop.id,
+        status=status,
+        reason=reason,
+        order_id=order_id,
+        cursor=cursor,
+        limit=limit,
     )
     return ReviewRequestPage(
         items=[ReviewRequestRead.model_validate(r) for r in rows], next_cursor=next_cursor

@@ -276,10 +276,13 @@ async def list_requests(
     order_id: int | None,
     cursor: str | None,
     limit: int,
+    reason: str | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     stmt = select(ReviewRequest, _ATTEMPTS).where(ReviewRequest.shop_id == shop_id)
     if status is not None:
         stmt = stmt.where(ReviewRequest.status == status)
+    if reason is not None:
+        stmt = stmt.where(ReviewRequest.reason == reason)
     if order_id is not None:
         stmt = stmt.where(ReviewRequest.order_id == order_id)
     return await page(conn, stmt, ReviewRequest.id, cursor, limit)

@@ -134,3 +134,15 @@ async def test_newsletter_only_uses_the_field_when_the_event_carries_it(
         await client.get(f"/api/v1/shops/{shop.id}/review-requests", headers=shop.auth)
     ).json()["items"]
     assert {i["order_id"]: i["reason"] for i in items} == {1: "excluded", 2: None, 3: None}
+
+
+async def test_the_list_filters_by_reason(client: httpx.AsyncClient) -> None:
+    shop = await create_shop(client, exclusions={"blocked_emails": [AMAZON]})
+    amazon = order_event(1, 1, 5, email="z8k2@marketplace.amazon.fr")
+    assert (await post_event(client, shop, amazon)).status_code == 202
+    assert (await post_event(client, shop, order_event(2, 1, 5))).status_code == 202
+    url = f"/api/v1/shops/{shop.id}/review-requests"
+    excluded = (await client.get(url, params={"reason": "excluded"}, headers=shop.auth)).json()
+    assert [i["order_id"] for i in excluded["items"]] == [1]
+    bad = await client.get(url, params={"reason": "no_such_reason"}, headers=shop.auth)
+    assert_validation_problem(bad, ["query", "reason"], source="query")
