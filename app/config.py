@@ -78,6 +78,10 @@ class Settings(BaseSettings):
         le=1048576,
         description="Largest request line plus headers `relance serve` reads; 431 beyond.",
     )
+    dry_run_outbox: str = Field(
+        default="outbox-dry-run",
+        description="Folder of the .eml files of shops in dry run (relative to the working dir).",
+    )
     event_retention: str = Field(
         default="P90D",
         description="How long raw webhook bodies are kept; the facts derived from them stay.",

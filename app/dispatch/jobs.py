@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,6 +23,7 @@ from app.errors import is_database_unavailable
 from app.mail.message import Outgoing
 from app.mail.review_request import ReviewEmail, compose
 from app.mail.transport import (
+    FileTransport,
     PermanentError,
     RecipientRejected,
     TransientError,
@@ -77,6 +79,7 @@ class Dispatcher:
         self._transport_factory = transport_factory or (
             lambda: transport_from_url(settings.mail_url, settings.smtp_timeout)
         )
+        self._dry_run = FileTransport(Path(settings.dry_run_outbox))
         self._lock = asyncio.Lock()
         self._address_key = address_key(settings.secret_key)
         self._stopping = False
@@ -189,8 +192,9 @@ class Dispatcher:
             await self._final(claim, now, stats, Status.FAILED, Reason.RENDER_FAILED, error)
             return False
         sender = claim.settings.from_email or self.settings.default_from
+        dry_run = claim.settings.dry_run
         try:
-            await transport.send(message, sender, claim.email)
+            await (self._dry_run if dry_run else transport).send(message, sender, claim.email)
         except RecipientRejected as exc:
             counters.smtp_error("recipient_rejected")
             if exc.code is not None and 500 <= exc.code < 600:
@@ -220,7 +224,7 @@ class Dispatcher:
             await transport.close()
             await self._internal_error(claim, now, exc, stats)
             return False
-        if await self._record(outcomes.mark_sent, claim, now, reminder_due):
+        if await self._record(outcomes.mark_sent, claim, now, reminder_due, dry_run):
             stats.sent += 1
             counters.delivery_finished(Status.SENT, None)
         else:
@@ -392,6 +396,7 @@ class Dispatcher:
             secret_key=self.settings.secret_key,
             now=now,
             render=claim.renderer(),
+            headers={"X-Relance-Dry-Run": "1"} if settings.dry_run else None,
         )
 
 

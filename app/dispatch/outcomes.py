@@ -34,7 +34,13 @@ _UNCLAIMED: dict[str, Any] = {
 _DELIVERY_SENT = (
     update(Delivery)
     .where(*_OURS)
-    .values(status=Status.SENT, sent_at=bindparam("b_now"), last_error=None, **_UNCLAIMED)
+    .values(
+        status=Status.SENT,
+        sent_at=bindparam("b_now"),
+        last_error=None,
+        dry_run=bindparam("b_dry_run"),
+        **_UNCLAIMED,
+    )
 )
 _DELIVERY_FINAL = (
     update(Delivery)
@@ -60,7 +66,11 @@ _DELIVERY_RETRY = (
 # A request follows its first e-mail.
 _REQUEST = update(ReviewRequest).where(ReviewRequest.id == bindparam("b_id"))
 _REQUEST_SENT = _REQUEST.values(
-    status=Status.SENT, sent_at=bindparam("b_now"), reason=None, updated_at=bindparam("b_now")
+    status=Status.SENT,
+    sent_at=bindparam("b_now"),
+    reason=None,
+    dry_run=bindparam("b_dry_run"),
+    updated_at=bindparam("b_now"),
 )
 _REQUEST_FINAL = _REQUEST.values(
     status=bindparam("b_status"), reason=bindparam("b_reason"), updated_at=bindparam("b_now")
@@ -119,9 +129,12 @@ async def mark_sent(
     worker: str,
     now: datetime,
     reminder_due: datetime | None = None,
+    dry_run: bool = False,
 ) -> bool:
     """Record the e-mail as sent and schedule the next reminder, when one is due."""
-    if not await _record(conn, claim, worker, now, _DELIVERY_SENT, _REQUEST_SENT):
+    if not await _record(
+        conn, claim, worker, now, _DELIVERY_SENT, _REQUEST_SENT, b_dry_run=dry_run
+    ):
         return False
     if reminder_due is not None:
         await conn.execute(

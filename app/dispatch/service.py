@@ -280,6 +280,7 @@ async def _attach_last_sent(conn: AsyncConnection, claims: list[Claim]) -> None:
         .where(
             tuple_(ReviewRequest.shop_id, ReviewRequest.email_normalized).in_(list(keys)),
             ReviewRequest.sent_at.is_not(None),
+            ReviewRequest.dry_run.is_(False),  # a dry run wrote to no one
         )
         .group_by(ReviewRequest.shop_id, ReviewRequest.email_normalized)
     )

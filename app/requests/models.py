@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, BigId
@@ -29,6 +29,8 @@ class ReviewRequest(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # Sent under the shop's dry run: to the dry-run outbox, never counted (cooldown, figures).
+    dry_run: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Random and unique: what the customer's links carry, so they reveal no sequential id.
     public_id: Mapped[str] = mapped_column(String(24), unique=True, default=new_public_id)
     shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
@@ -86,6 +88,7 @@ class Delivery(Base):
     claim_expires_at: Mapped[datetime | None]
     message_id: Mapped[str | None] = mapped_column(String(255))
     sent_at: Mapped[datetime | None]
+    dry_run: Mapped[bool] = mapped_column(default=False, server_default=false())
     # The first time a link of this e-mail was followed by a person (not a mail scanner).
     clicked_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)

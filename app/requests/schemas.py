@@ -18,6 +18,7 @@ class DeliveryRead(BaseModel):
     attempts: int
     message_id: str | None
     last_error: str | None
+    dry_run: bool = False
 
 
 class ReviewRequestRead(BaseModel):
@@ -32,6 +33,7 @@ class ReviewRequestRead(BaseModel):
     sent_at: datetime | None
     trigger_at: datetime
     attempts: int
+    dry_run: bool = False
     created_at: datetime
     updated_at: datetime
 

@@ -136,3 +136,4 @@ class ShopSettingsUpdate(BaseModel):
     review_edit_grace: DurationStr | None = None
     review_link_ttl: DurationStr | None = None
     exclusions: Exclusions | None = None
+    dry_run: bool | None = None

@@ -239,6 +239,11 @@ class ShopSettings(BaseModel):
         default="P180D", description="How long the links of an e-mail keep working."
     )
     exclusions: Exclusions = Field(default_factory=Exclusions)
+    dry_run: bool = Field(
+        default=False,
+        description="Everything happens, but e-mails go to the dry-run outbox "
+        "(RELANCE_DRY_RUN_OUTBOX) and count neither for the cooldown nor in the figures.",
+    )
 
     @field_validator("trigger_state_ids", "cancel_state_ids")
     @classmethod
