@@ -279,8 +279,10 @@ async def test_database_stall_under_load_answers_prompt_503s_and_recovers(
         except httpx.HTTPError as exc:
             readyz.append(exc)
 
+    # Long enough that requests sent after the first ones gave up (which may take up to
+    # STALL_ANSWER) are still answered inside the stall.
     answers, began, ended = await run_outage(
-        server, engine, proxy.stall, proxy.restore, 8.0, during=probe
+        server, engine, proxy.stall, proxy.restore, 2 * STALL_ANSWER + 2, during=probe
     )
     # A hung database is given up on after the command / pool timeouts, not waited out.
     slow = [str(a) for a in answers if a.took > STALL_ANSWER]
