@@ -14,19 +14,24 @@ from app.emailtemplates.router import router as templates_router
 from app.errors import install_handlers
 from app.privacy.router import router as privacy_router
 from app.requests import service as requests_service
+from app.requests import timeline as request_timeline
 from app.requests.router import router as requests_router
+from app.reviews import service as reviews_service
 from app.reviews.pages import router as review_pages
 from app.reviews.router import router as reviews_router
 from app.shops import service as shops_service
 from app.shops.router import router as shops_router
 from app.suppressions.pages import router as unsubscribe_pages
 from app.suppressions.router import router as suppressions_router
+from app.webhooks import service as webhooks_service
 from app.webhooks.router import router as webhooks_router
 
 log = logging.getLogger("relance")
 
 # Domains that react to a shop's new settings, without shops importing them.
 shops_service.SETTINGS_LISTENERS[:] = [requests_service.reschedule_after_settings]
+# What other domains add to a request's timeline.
+request_timeline.SOURCES[:] = [webhooks_service.timeline_steps, reviews_service.timeline_steps]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -38,8 +38,15 @@ class ReviewRequestRead(BaseModel):
     updated_at: datetime
 
 
+class TimelineStep(BaseModel):
+    at: datetime
+    step: str
+    detail: str
+
+
 class ReviewRequestDetail(ReviewRequestRead):
     deliveries: list[DeliveryRead]
+    timeline: list[TimelineStep]
 
 
 class ReviewRequestPage(BaseModel):

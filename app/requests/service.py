@@ -16,6 +16,7 @@ from app.pagination import page
 from app.requests.exclusions import excluded_by
 from app.requests.models import Delivery, ReviewRequest
 from app.requests.rules import cancel_reason, due_time
+from app.requests.timeline import timeline
 from app.requests.vocabulary import Decision, Kind, Reason, Source, Status
 from app.shops.models import OrderState
 from app.shops.settings import ShopSettings
@@ -305,7 +306,12 @@ async def get_request(conn: AsyncConnection, shop_id: str, request_id: int) -> d
     deliveries = await conn.execute(
         select(Delivery).where(Delivery.request_id == request_id).order_by(Delivery.seq)
     )
-    return {**row, "deliveries": [dict(d) for d in deliveries.mappings()]}
+    steps = await timeline(conn, request_id)
+    return {
+        **row,
+        "deliveries": [dict(d) for d in deliveries.mappings()],
+        "timeline": [{"at": s.at, "step": s.step, "detail": s.detail} for s in steps],
+    }
 
 
 # Settings that decide when an e-mail not sent yet is due.

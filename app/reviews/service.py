@@ -12,6 +12,7 @@ from app.errors import NotFound
 from app.orders.models import Order
 from app.pagination import page
 from app.requests.models import Delivery, ReviewRequest
+from app.requests.timeline import Step
 from app.requests.vocabulary import Status
 from app.reviews.models import Review, ReviewProduct
 from app.shops.models import Shop
@@ -319,3 +320,20 @@ async def moderate(
     rows = [dict(row)]
     await _attach_products(conn, rows)
     return rows[0]
+
+
+async def timeline_steps(conn: AsyncConnection, request_id: int) -> list[Step]:
+    """The review of a request, and its last change, as timeline steps."""
+    row = (
+        await conn.execute(
+            select(Review.rating, Review.created_at, Review.updated_at).where(
+                Review.request_id == request_id
+            )
+        )
+    ).first()
+    if row is None:
+        return []
+    steps = [Step(row.created_at, "reviewed", f"{row.rating} stars")]
+    if row.updated_at != row.created_at:
+        steps.append(Step(row.updated_at, "review changed", f"{row.rating} stars"))
+    return steps

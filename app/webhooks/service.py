@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.dialect import PerDialect
 from app.errors import InvalidInput, validation_errors
 from app.pagination import page
+from app.requests.timeline import Step
 from app.shops.service import ShopAuth
 from app.webhooks.handlers import HANDLERS, Applied, Filing
 from app.webhooks.models import WebhookEvent
@@ -161,3 +162,17 @@ async def list_events(
     if order_id is not None:
         stmt = stmt.where(WebhookEvent.order_id == order_id)
     return await page(conn, stmt, WebhookEvent.id, cursor, limit)
+
+
+async def timeline_steps(conn: AsyncConnection, request_id: int) -> list[Step]:
+    """The events that scheduled, moved or cancelled a request, as timeline steps."""
+    events = await conn.execute(
+        select(WebhookEvent.received_at, WebhookEvent.outcome, WebhookEvent.webhook_id,
+               WebhookEvent.history_id)
+        .where(WebhookEvent.request_id == request_id)
+        .order_by(WebhookEvent.id)
+    )  # fmt: skip
+    return [
+        Step(at, f"event {outcome}", f"webhook {webhook_id}, order history {history_id}")
+        for at, outcome, webhook_id, history_id in events
+    ]

@@ -124,3 +124,28 @@ async def test_cancel_after_sending_stops_the_reminders(
         ("first", "sent", None),
         ("reminder", "cancelled", "manual"),
     ]
+
+
+async def test_the_timeline_tells_each_step_in_order(
+    client: httpx.AsyncClient, engine: AsyncEngine, settings: Settings
+) -> None:
+    shop = await create_shop(client, delay="PT0S", reminders=["P3D"])
+    request = await one_request(client, shop)
+    with smtp_sink() as (_, port):
+        assert (await dispatcher(engine, settings, port).tick()).sent == 1  # the real clock
+    assert (await client.post(url(shop, request, "cancel"), headers=shop.auth)).status_code == 200
+    detail = await client.get(
+        f"/api/v1/shops/{shop.id}/review-requests/{request['id']}", headers=shop.auth
+    )
+    steps = detail.json()["timeline"]
+    names = [s["step"] for s in steps]
+    # Created by the webhook in one transaction (one instant), then sent, then the reminder
+    # scheduled as it was sent, then the merchant's cancel.
+    assert sorted(names[:3]) == ["created", "event scheduled", "scheduled"], steps
+    assert names[3:] == ["sent", "scheduled", "cancelled"], steps
+    by_step = {s["step"]: s["detail"] for s in steps}
+    assert by_step["event scheduled"].startswith("webhook msg_")
+    assert by_step["sent"].startswith("first e-mail, Message-ID <relance.")
+    assert by_step["cancelled"] == "reminder 1, manual"
+    times = [datetime.fromisoformat(s["at"]) for s in steps]
+    assert times == sorted(times)
