@@ -221,6 +221,7 @@ async def prerender(settings: Any, shop: dict[str, Any], n: int) -> list[Any]:
             request_id=10_000_000 + i,
             public_id=f"bench{i}",
             reviewed=False,
+            dkim=None,
             shop_id=shop["id"],
             kind="first",
             seq=0,

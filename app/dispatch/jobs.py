@@ -37,6 +37,7 @@ from app.requests.rules import skip_reason
 from app.requests.vocabulary import Kind, Reason, Status
 from app.security import address_key
 from app.shops import service as shops
+from app.shops.dkim import sign as dkim_sign
 
 log = logging.getLogger("relance.dispatch")
 
@@ -390,7 +391,7 @@ class Dispatcher:
             from_name=settings.from_name or claim.shop_name,
             reply_to=settings.reply_to,
         )
-        return compose(
+        message = compose(
             email,
             public_url=self.settings.public_url,
             secret_key=self.settings.secret_key,
@@ -398,6 +399,17 @@ class Dispatcher:
             render=claim.renderer(),
             headers={"X-Relance-Dry-Run": "1"} if settings.dry_run else None,
         )
+        if claim.dkim is None:
+            return message
+        domain, selector, key = claim.dkim
+        signed = dkim_sign(
+            message.data,
+            domain=domain,
+            selector=selector,
+            encrypted_key=key,
+            secret_key=self.settings.secret_key,
+        )
+        return Outgoing(message.message_id, signed)
 
 
 def jobs(engine: AsyncEngine, settings: Settings) -> list[PeriodicJob]:

@@ -20,7 +20,7 @@ from app.orders.models import Order
 from app.requests.models import Delivery, ReviewRequest
 from app.requests.vocabulary import Kind, Status
 from app.reviews.models import Review
-from app.shops.models import Shop
+from app.shops.models import Shop, ShopDkimKey
 from app.shops.settings import ShopSettings, parsed_settings
 from app.suppressions import service as suppressions
 
@@ -54,6 +54,7 @@ class Claim:
     request_id: int
     public_id: str
     reviewed: bool
+    dkim: tuple[str, str, str] | None  # domain, selector, encrypted private key
     shop_id: str
     kind: str
     seq: int
@@ -195,6 +196,9 @@ _CLAIMED_ROWS = (
         Shop.name.label("shop_name"),
         Shop.settings,
         Shop.updated_at.label("shop_updated_at"),
+        ShopDkimKey.domain.label("dkim_domain"),
+        ShopDkimKey.selector.label("dkim_selector"),
+        ShopDkimKey.private_key_encrypted.label("dkim_key"),
         Order.state_id,
         Order.paid_at,
         Order.reference,
@@ -213,6 +217,7 @@ _CLAIMED_ROWS = (
         (Order.shop_id == ReviewRequest.shop_id) & (Order.order_id == ReviewRequest.order_id),
     )
     .outerjoin(Review, Review.request_id == ReviewRequest.id)
+    .outerjoin(ShopDkimKey, ShopDkimKey.shop_id == Delivery.shop_id)
     .where(Delivery.id.in_(bindparam("b_ids", expanding=True)))
     .order_by(Delivery.due_at)
 )
@@ -226,6 +231,9 @@ async def _load(conn: AsyncConnection, ids: list[int]) -> list[Claim]:
             request_id=r["request_id"],
             public_id=r["public_id"],
             reviewed=r["review_id"] is not None,
+            dkim=(r["dkim_domain"], r["dkim_selector"], r["dkim_key"])
+            if r["dkim_key"] is not None
+            else None,
             shop_id=r["shop_id"],
             kind=r["kind"],
             seq=r["seq"],

@@ -34,6 +34,21 @@ class ShopApiKey(Base):
     expires_at: Mapped[datetime | None]
 
 
+class ShopDkimKey(Base):
+    """The key a shop's e-mails are DKIM-signed with; the private key stored encrypted."""
+
+    __tablename__ = "shop_dkim_keys"
+
+    shop_id: Mapped[str] = mapped_column(
+        ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True
+    )
+    domain: Mapped[str] = mapped_column(String(253))
+    selector: Mapped[str] = mapped_column(String(63))
+    private_key_encrypted: Mapped[str] = mapped_column(Text)
+    public_key: Mapped[str] = mapped_column(Text)  # base64 DER, as published in DNS
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ShopWebhookSecret(Base):
     __tablename__ = "shop_webhook_secrets"
 

@@ -14,11 +14,13 @@ from app.deps import (
 )
 from app.errors import InvalidInput
 from app.openapi import ADMIN_RESPONSES, SHOP_RESPONSES
-from app.shops import service
+from app.shops import dkim, service
 from app.shops.deps import ReadShopDep, ShopDep
 from app.shops.schemas import (
     ApiKeyRotate,
     ApiKeyRotated,
+    DkimCreate,
+    DkimRead,
     OrderStateRead,
     SecretRotate,
     SecretRotated,
@@ -155,3 +157,40 @@ def _sending(shop: ShopAccount) -> SendingState:
     return SendingState(
         paused=paused_at is not None, paused_at=paused_at, reason=shop.sending_paused_reason
     )
+
+
+def _dkim(key: dkim.DkimKey) -> DkimRead:
+    return DkimRead(
+        domain=key.domain,
+        selector=key.selector,
+        record_name=key.record_name,
+        record_value=key.record_value,
+    )
+
+
+@router.post(
+    "/{shop_id}/dkim",
+    status_code=status.HTTP_201_CREATED,
+    summary="Generate the shop's DKIM key (replacing any previous one)",
+)
+async def create_dkim(
+    shop: ShopDep, conn: ConnDep, settings: SettingsDep, body: DkimCreate
+) -> DkimRead:
+    key = await dkim.create(
+        conn, shop.id, body.domain.lower(), body.selector.lower(), settings.secret_key, utcnow()
+    )
+    return _dkim(key)
+
+
+@router.get("/{shop_id}/dkim", summary="The DNS record of the shop's DKIM key")
+async def read_dkim(shop: ReadShopDep, conn: ReadConnDep) -> DkimRead:
+    return _dkim(await dkim.get(conn, shop.id))
+
+
+@router.delete(
+    "/{shop_id}/dkim",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Stop signing the shop's e-mails",
+)
+async def delete_dkim(shop: ShopDep, conn: ConnDep) -> None:
+    await dkim.remove(conn, shop.id)

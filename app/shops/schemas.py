@@ -137,3 +137,24 @@ class ShopSettingsUpdate(BaseModel):
     review_link_ttl: DurationStr | None = None
     exclusions: Exclusions | None = None
     dry_run: bool | None = None
+
+
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+
+
+class DkimCreate(BaseModel):
+    """The domain of the shop's From address, and the DNS selector to publish the key under."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    domain: str = Field(max_length=253, pattern=rf"^{_LABEL}(?:\.{_LABEL})+$")
+    selector: str = Field(default="relance", max_length=63, pattern=rf"^{_LABEL}$")
+
+
+class DkimRead(BaseModel):
+    """What to publish in DNS: a TXT record `record_name` with the value `record_value`."""
+
+    domain: str
+    selector: str
+    record_name: str
+    record_value: str
