@@ -13,13 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.db import transaction
 from app.orders.service import normalize_email
 from app.security import address_hash, address_key, decrypt, encrypt
-from app.shops.models import ShopDkimKey, ShopWebhookSecret
+from app.shops.models import ShopDkimKey, ShopMailServer, ShopWebhookSecret
 from app.suppressions.models import Suppression
 
 # (table, primary key, encrypted column) of every secret encrypted with RELANCE_SECRET_KEY.
 ENCRYPTED_COLUMNS = (
     (ShopWebhookSecret, ShopWebhookSecret.id, ShopWebhookSecret.secret_encrypted),
     (ShopDkimKey, ShopDkimKey.shop_id, ShopDkimKey.private_key_encrypted),
+    (ShopMailServer, ShopMailServer.shop_id, ShopMailServer.url_encrypted),
 )
 
 

@@ -222,6 +222,7 @@ async def prerender(settings: Any, shop: dict[str, Any], n: int) -> list[Any]:
             public_id=f"bench{i}",
             reviewed=False,
             dkim=None,
+            mail_server=None,
             shop_id=shop["id"],
             kind="first",
             seq=0,

@@ -35,7 +35,7 @@ from app.periodic import PeriodicJob
 from app.requests.exclusions import excluded_by
 from app.requests.rules import skip_reason
 from app.requests.vocabulary import Kind, Reason, Status
-from app.security import address_key
+from app.security import address_key, decrypt
 from app.shops import service as shops
 from app.shops.dkim import sign as dkim_sign
 
@@ -83,6 +83,8 @@ class Dispatcher:
         self._dry_run = FileTransport(Path(settings.dry_run_outbox))
         self._lock = asyncio.Lock()
         self._address_key = address_key(settings.secret_key)
+        # Shops' own SMTP servers, one connection each for the tick, by encrypted URL.
+        self._shop_transports: dict[str, Transport] = {}
         self._stopping = False
 
     async def tick(self, now: datetime | None = None) -> TickStats:
@@ -101,6 +103,9 @@ class Dispatcher:
                         break
             finally:
                 await transport.close()
+                for own in self._shop_transports.values():
+                    await own.close()
+                self._shop_transports.clear()
         if stats.sent or stats.skipped or stats.failed or stats.retried:
             log.info(
                 "dispatch tick: sent=%d skipped=%d failed=%d retried=%d released=%d",
@@ -194,6 +199,8 @@ class Dispatcher:
             return False
         sender = claim.settings.from_email or self.settings.default_from
         dry_run = claim.settings.dry_run
+        if claim.mail_server is not None:
+            transport = self._shop_transport(claim.mail_server)
         try:
             await (self._dry_run if dry_run else transport).send(message, sender, claim.email)
         except RecipientRejected as exc:
@@ -242,6 +249,15 @@ class Dispatcher:
             total_paid=order.total_paid,
             newsletter=order.newsletter,
         )
+
+    def _shop_transport(self, encrypted_url: str) -> Transport:
+        own = self._shop_transports.get(encrypted_url)
+        if own is None:
+            url = decrypt(self.settings.secret_key, encrypted_url)
+            own = self._shop_transports[encrypted_url] = transport_from_url(
+                url, self.settings.smtp_timeout
+            )
+        return own
 
     def _skip_reason(self, claim: Claim, now: datetime, excluded: bool) -> Reason | None:
         order = claim.order

@@ -20,7 +20,7 @@ from app.orders.models import Order
 from app.requests.models import Delivery, ReviewRequest
 from app.requests.vocabulary import Kind, Status
 from app.reviews.models import Review
-from app.shops.models import Shop, ShopDkimKey
+from app.shops.models import Shop, ShopDkimKey, ShopMailServer
 from app.shops.settings import ShopSettings, parsed_settings
 from app.suppressions import service as suppressions
 
@@ -55,6 +55,7 @@ class Claim:
     public_id: str
     reviewed: bool
     dkim: tuple[str, str, str] | None  # domain, selector, encrypted private key
+    mail_server: str | None  # the shop's own SMTP URL, encrypted
     shop_id: str
     kind: str
     seq: int
@@ -199,6 +200,7 @@ _CLAIMED_ROWS = (
         ShopDkimKey.domain.label("dkim_domain"),
         ShopDkimKey.selector.label("dkim_selector"),
         ShopDkimKey.private_key_encrypted.label("dkim_key"),
+        ShopMailServer.url_encrypted.label("mail_server"),
         Order.state_id,
         Order.paid_at,
         Order.reference,
@@ -218,6 +220,7 @@ _CLAIMED_ROWS = (
     )
     .outerjoin(Review, Review.request_id == ReviewRequest.id)
     .outerjoin(ShopDkimKey, ShopDkimKey.shop_id == Delivery.shop_id)
+    .outerjoin(ShopMailServer, ShopMailServer.shop_id == Delivery.shop_id)
     .where(Delivery.id.in_(bindparam("b_ids", expanding=True)))
     .order_by(Delivery.due_at)
 )
@@ -231,6 +234,7 @@ async def _load(conn: AsyncConnection, ids: list[int]) -> list[Claim]:
             request_id=r["request_id"],
             public_id=r["public_id"],
             reviewed=r["review_id"] is not None,
+            mail_server=r["mail_server"],
             dkim=(r["dkim_domain"], r["dkim_selector"], r["dkim_key"])
             if r["dkim_key"] is not None
             else None,

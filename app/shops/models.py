@@ -49,6 +49,18 @@ class ShopDkimKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ShopMailServer(Base):
+    """A shop's own SMTP server; its URL (with credentials) stored encrypted."""
+
+    __tablename__ = "shop_mail_servers"
+
+    shop_id: Mapped[str] = mapped_column(
+        ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True
+    )
+    url_encrypted: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ShopWebhookSecret(Base):
     __tablename__ = "shop_webhook_secrets"
 

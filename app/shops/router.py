@@ -14,13 +14,15 @@ from app.deps import (
 )
 from app.errors import InvalidInput
 from app.openapi import ADMIN_RESPONSES, SHOP_RESPONSES
-from app.shops import dkim, service
+from app.shops import dkim, mailserver, service
 from app.shops.deps import ReadShopDep, ShopDep
 from app.shops.schemas import (
     ApiKeyRotate,
     ApiKeyRotated,
     DkimCreate,
     DkimRead,
+    MailServerPut,
+    MailServerRead,
     OrderStateRead,
     SecretRotate,
     SecretRotated,
@@ -194,3 +196,28 @@ async def read_dkim(shop: ReadShopDep, conn: ReadConnDep) -> DkimRead:
 )
 async def delete_dkim(shop: ShopDep, conn: ConnDep) -> None:
     await dkim.remove(conn, shop.id)
+
+
+@router.put("/{shop_id}/mail-server", summary="Send the shop's e-mails through its own server")
+async def put_mail_server(
+    shop: ShopDep, conn: ConnDep, settings: SettingsDep, body: MailServerPut
+) -> MailServerRead:
+    server = await mailserver.put(conn, shop.id, body.url, settings.secret_key, utcnow())
+    return MailServerRead.model_validate(server, from_attributes=True)
+
+
+@router.get("/{shop_id}/mail-server", summary="The shop's own SMTP server (no password)")
+async def read_mail_server(
+    shop: ReadShopDep, conn: ReadConnDep, settings: SettingsDep
+) -> MailServerRead:
+    server = await mailserver.get(conn, shop.id, settings.secret_key)
+    return MailServerRead.model_validate(server, from_attributes=True)
+
+
+@router.delete(
+    "/{shop_id}/mail-server",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Send through RELANCE_MAIL_URL again",
+)
+async def delete_mail_server(shop: ShopDep, conn: ConnDep) -> None:
+    await mailserver.remove(conn, shop.id)

@@ -158,3 +158,21 @@ class DkimRead(BaseModel):
     selector: str
     record_name: str
     record_value: str
+
+
+class MailServerPut(BaseModel):
+    """`smtp://`, `smtp+starttls://` or `smtps://`, with `user:password@` when the server
+    asks for them (URL-encoded), and `?verify=false` for a self-signed certificate."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=2000)
+
+
+class MailServerRead(BaseModel):
+    """The shop's own SMTP server, without its password."""
+
+    scheme: str
+    host: str
+    port: int
+    username: str | None
