@@ -1,5 +1,6 @@
 """Every table, imported once so that Alembic and the tests see the whole metadata."""
 
+from app.alerts.models import Alert
 from app.db import Base
 from app.emailtemplates.models import EmailTemplate
 from app.orders.models import Order, OrderHistory
@@ -12,6 +13,7 @@ from app.webhooks.models import WebhookEvent
 metadata = Base.metadata
 
 __all__ = [
+    "Alert",
     "Delivery",
     "EmailTemplate",
     "Order",

@@ -6,13 +6,19 @@ from collections.abc import Callable
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.alerts import jobs as alert_jobs
 from app.config import Settings
 from app.db import utcnow
 from app.dispatch import jobs as dispatch_jobs
 from app.periodic import PeriodicJob
+from app.webhooks import jobs as webhook_jobs
 
 # A new domain with periodic work adds its `jobs` function here.
-_SOURCES: tuple[Callable[[AsyncEngine, Settings], list[PeriodicJob]], ...] = (dispatch_jobs.jobs,)
+_SOURCES: tuple[Callable[[AsyncEngine, Settings], list[PeriodicJob]], ...] = (
+    dispatch_jobs.jobs,
+    webhook_jobs.jobs,
+    alert_jobs.jobs,
+)
 
 
 def collect(engine: AsyncEngine, settings: Settings) -> list[PeriodicJob]:

@@ -2,11 +2,8 @@
 
 import asyncio
 import logging
-import os
-import socket
 import time
 import traceback
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,6 +12,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import counters
+from app.alerts import service as alerts
 from app.config import Settings
 from app.db import transaction, utcnow
 from app.dispatch import outcomes, service
@@ -31,7 +29,7 @@ from app.mail.transport import (
     Utf8Unsupported,
     transport_from_url,
 )
-from app.periodic import PeriodicJob
+from app.periodic import PeriodicJob, worker_name
 from app.requests.exclusions import excluded_by
 from app.requests.rules import skip_reason
 from app.requests.vocabulary import Kind, Reason, Status
@@ -48,10 +46,6 @@ RECORD_RETRY_MAX = 5.0
 
 class DatabaseLost(Exception):
     """An outcome could not be recorded before the claim's lease ran out."""
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass
@@ -383,8 +377,19 @@ class Dispatcher:
     async def _pause(self, claim: Claim, now: datetime, error: str, stats: TickStats) -> None:
         log.error("shop %s: sending paused: %s", claim.shop_id, error)
         async with transaction(self.engine) as conn:
-            await shops.pause_sending(conn, claim.shop_id, error, now)
+            paused = await shops.pause_sending(conn, claim.shop_id, error, now)
             await outcomes.release(conn, [claim], self.worker, now)
+            settings = claim.settings
+            if paused and settings.notification_email:
+                await alerts.sending_paused(
+                    conn,
+                    shop_id=claim.shop_id,
+                    shop_name=claim.shop_name,
+                    to=settings.notification_email,
+                    language=settings.default_language,
+                    reason=error,
+                    now=utcnow(),  # due at once, whatever clock the tick runs on
+                )
         stats.paused_shops.add(claim.shop_id)
 
     def _message(self, claim: Claim, now: datetime) -> Outgoing:

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.alerts import service as alerts
 from app.dialect import PerDialect
 from app.errors import NotFound
 from app.orders.models import Order
@@ -199,6 +200,8 @@ async def save(
                 "b_now": now,
             },
         )
+    if review_id is not None:
+        await _alert_if_low(conn, at, form, int(review_id), now)
     if review_id is None:
         existing = await conn.execute(
             select(Review.id, Review.created_at).where(Review.request_id == at.request_id)
@@ -230,6 +233,28 @@ async def save(
             ],
         )
     return int(review_id)
+
+
+async def _alert_if_low(
+    conn: AsyncConnection, at: ReviewTarget, form: Submission, review_id: int, now: datetime
+) -> None:
+    """A new review at or below the shop's threshold: tell the merchant (once, when created)."""
+    settings = at.settings
+    threshold = settings.alert_rating_threshold
+    if settings.notification_email is None or threshold is None or form.rating > threshold:
+        return
+    await alerts.low_review(
+        conn,
+        shop_id=at.shop_id,
+        shop_name=at.shop_name,
+        to=settings.notification_email,
+        language=settings.default_language,
+        rating=form.rating,
+        order=at.order_reference or str(at.order_id),
+        comment=form.comment,
+        review_id=review_id,
+        now=now,
+    )
 
 
 async def record_click(

@@ -137,6 +137,8 @@ class ShopSettingsUpdate(BaseModel):
     review_link_ttl: DurationStr | None = None
     exclusions: Exclusions | None = None
     dry_run: bool | None = None
+    notification_email: SenderAddress | None = None
+    alert_rating_threshold: int | None = Field(default=None, ge=1, le=5)
 
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"

@@ -332,12 +332,14 @@ async def list_order_states(conn: AsyncConnection, shop_id: str) -> list[dict[st
     return [dict(r) for r in rows.mappings()]
 
 
-async def pause_sending(conn: AsyncConnection, shop_id: str, reason: str, now: datetime) -> None:
-    await conn.execute(
+async def pause_sending(conn: AsyncConnection, shop_id: str, reason: str, now: datetime) -> bool:
+    """Pause the shop's sending; False when it was paused already."""
+    done = await conn.execute(
         update(Shop)
         .where(Shop.id == shop_id, Shop.sending_paused_at.is_(None))
         .values(sending_paused_at=now, sending_paused_reason=reason[:2000])
     )
+    return bool(done.rowcount)
 
 
 async def resume_sending(conn: AsyncConnection, shop_id: str) -> None:

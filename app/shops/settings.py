@@ -239,6 +239,12 @@ class ShopSettings(BaseModel):
         default="P180D", description="How long the links of an e-mail keep working."
     )
     exclusions: Exclusions = Field(default_factory=Exclusions)
+    notification_email: SenderAddress | None = Field(
+        default=None, description="Where alerts to the merchant go (low reviews, paused sending)."
+    )
+    alert_rating_threshold: int | None = Field(
+        default=2, ge=1, le=5, description="A review at or below this rating is alerted; null: off."
+    )
     dry_run: bool = Field(
         default=False,
         description="Everything happens, but e-mails go to the dry-run outbox "

@@ -38,3 +38,13 @@ async def test_old_bodies_are_emptied_and_the_facts_stay(
     assert orders == 3
     events = await client.get(f"/api/v1/shops/{shop.id}/events", headers=shop.auth)
     assert [e["outcome"] for e in events.json()["items"]] == ["scheduled"] * 3
+
+
+def test_the_purge_is_one_of_the_scheduler_s_jobs(engine: AsyncEngine) -> None:
+    from app.config import Settings
+    from app.scheduler import collect
+
+    settings = Settings(secret_key="k", _env_file=None)  # type: ignore[call-arg]
+    jobs = {job.name: job.interval for job in collect(engine, settings)}
+    assert jobs["purge_event_bodies"] == 86400
+    assert "dispatch" in jobs and "alerts" in jobs
