@@ -35,7 +35,7 @@ from tests.factories import ADMIN, ShopInfo, create_shop, order_event, post_even
 from tests.problems import PROBLEM_JSON, RETRY_AFTER, assert_problem
 from tests.smtp_sink import free_port
 from tests.tcp_proxy import TcpProxy
-from tests.test_end_to_end import RELANCE, Server, relance_env, stop, tail, wait_for
+from tests.test_end_to_end import RELANCE, Server, relance_env, serve, stop, tail
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.slow]
 
@@ -90,30 +90,8 @@ def server(
         mail_url=f"file:{tmp_path / 'outbox'}",
     )
     port = free_port()
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*RELANCE, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=tmp_path,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    running = Server(process, f"http://127.0.0.1:{port}", log, ADMIN_TOKEN)
-    try:
-
-        def healthy() -> bool:
-            if process.poll() is not None:
-                pytest.fail(f"relance serve exited with {process.returncode}:\n{tail(log)}")
-            try:
-                return httpx.get(f"{running.base_url}/healthz", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_for(healthy, "relance serve to answer /healthz", timeout=60)
-        yield running
-    finally:
-        stop(process)
+    with serve(env, tmp_path, port) as (process, log):
+        yield Server(process, f"http://127.0.0.1:{port}", log, ADMIN_TOKEN)
 
 
 @dataclass

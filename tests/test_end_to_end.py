@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -75,6 +76,37 @@ class Server:
     admin_token: str
 
 
+@contextmanager
+def serve(
+    env: dict[str, str], cwd: Path, port: int
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """`relance serve` on `port`, answering /healthz, killed in any case at the end."""
+    log = cwd / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*RELANCE, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+
+        def healthy() -> bool:
+            if process.poll() is not None:
+                pytest.fail(f"relance serve exited with {process.returncode}:\n{tail(log)}")
+            try:
+                url = f"http://127.0.0.1:{port}/healthz"
+                return httpx.get(url, timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for(healthy, "relance serve to answer /healthz", timeout=60)
+        yield process, log
+    finally:
+        stop(process)
+
+
 @pytest.fixture
 def sink() -> Iterator[tuple[SinkHandler, int]]:
     with smtp_sink() as (handler, port):
@@ -99,30 +131,8 @@ def server(
     )
     run_migrate(env, tmp_path)
     port = free_port()
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*RELANCE, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=tmp_path,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(process, f"http://127.0.0.1:{port}", log, env["RELANCE_ADMIN_TOKEN"])
-    try:
-
-        def healthy() -> bool:
-            if process.poll() is not None:
-                pytest.fail(f"relance serve exited with {process.returncode}:\n{tail(log)}")
-            try:
-                return httpx.get(f"{server.base_url}/healthz", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_for(healthy, "relance serve to answer /healthz", timeout=60)
-        yield server
-    finally:
-        stop(process)
+    with serve(env, tmp_path, port) as (process, log):
+        yield Server(process, f"http://127.0.0.1:{port}", log, env["RELANCE_ADMIN_TOKEN"])
 
 
 def post(client: httpx.Client, shop: dict[str, Any], payload: dict[str, Any]) -> httpx.Response:

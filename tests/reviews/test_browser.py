@@ -33,7 +33,7 @@ from playwright.async_api import (
 
 from tests.factories import order_event, signed
 from tests.smtp_sink import SinkHandler, free_port, smtp_sink
-from tests.test_end_to_end import RELANCE, relance_env, run_migrate, stop, tail, wait_for
+from tests.test_end_to_end import relance_env, run_migrate, serve, tail
 
 pytestmark = pytest.mark.slow
 
@@ -110,29 +110,8 @@ def server(chromium: str, sink: tuple[SinkHandler, int], tmp_path: Path) -> Iter
         public_url=base_url,
     )
     run_migrate(env, tmp_path)
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*RELANCE, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=tmp_path,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-
-        def healthy() -> bool:
-            if process.poll() is not None:
-                pytest.fail(f"relance serve exited with {process.returncode}:\n{tail(log)}")
-            try:
-                return httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_for(healthy, "relance serve to answer /healthz", timeout=60)
+    with serve(env, tmp_path, port) as (process, log):
         yield Server(process, base_url, log, env["RELANCE_ADMIN_TOKEN"])
-    finally:
-        stop(process)
 
 
 async def eventually(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
