@@ -52,6 +52,15 @@ class Settings(BaseSettings):
     claim_lease: float = Field(default=120.0, gt=0, le=86400)
     claim_batch: int = Field(default=20, ge=1, le=500)
     smtp_timeout: float = Field(default=30.0, gt=0, le=600)
+    smtp_concurrency: int = Field(
+        default=10, ge=1, le=200, description="SMTP conversations at once per worker process."
+    )
+    smtp_rate: float | None = Field(
+        default=None,
+        gt=0,
+        le=100000,
+        description="Messages per second per worker process (a relay's quota); unlimited if unset.",
+    )
     max_attempts: int = Field(default=8, ge=1, le=50)
     retry_base: float = Field(
         default=60.0, gt=0, le=21600, description="First retry back-off, seconds."
@@ -103,6 +112,11 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, token: str | None) -> str | None:
         # `RELANCE_METRICS_TOKEN=` in a .env file means "no token", not "the empty token".
         return token or None
+
+    @field_validator("smtp_rate", mode="before")
+    @classmethod
+    def _empty_rate_is_unlimited(cls, rate: object) -> object:
+        return None if isinstance(rate, str) and not rate.strip() else rate
 
     @field_validator("database_url")
     @classmethod

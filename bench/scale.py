@@ -198,10 +198,10 @@ async def measure(dsn: str, args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
 
     async def claim_once(conn: Any) -> int:
-        claims = await dispatch.claim(
+        batch = await dispatch.claim(
             conn, worker="bench", now=utcnow(), lease=120, limit=20, message_domain="bench"
         )
-        return len(claims)
+        return len(batch.claims)
 
     def cancel_once_factory() -> Any:
         g = rng.randint(1, args.requests)

@@ -16,14 +16,16 @@ from app.alerts import service as alerts
 from app.config import Settings
 from app.db import transaction, utcnow
 from app.dispatch import outcomes, service
+from app.dispatch.pacing import RateLimiter, Throttle
 from app.dispatch.service import Claim
 from app.errors import is_database_unavailable
 from app.mail.message import Outgoing
 from app.mail.review_request import ReviewEmail, compose
 from app.mail.transport import (
     FileTransport,
-    PermanentError,
     RecipientRejected,
+    SendError,
+    Throttled,
     TransientError,
     Transport,
     Utf8Unsupported,
@@ -42,6 +44,8 @@ log = logging.getLogger("relance.dispatch")
 MAX_BACKOFF = timedelta(hours=6)
 RECORD_RETRY_FIRST = 0.5  # seconds; doubles up to RECORD_RETRY_MAX while the lease lasts
 RECORD_RETRY_MAX = 5.0
+THROTTLED_TURNS = 4  # a message the relay throttled this often is retried later instead
+THROTTLED_PAUSE = 1.0  # seconds before it is offered again; doubles each turn
 
 
 class DatabaseLost(Exception):
@@ -56,11 +60,56 @@ class TickStats:
     retried: int = 0
     released: int = 0
     lost: int = 0
+    throttled: int = 0  # "slow down" answers from a relay (the message went back in line)
     paused_shops: set[str] = field(default_factory=set)
 
 
+@dataclass
+class _Run:
+    """One tick: claimed e-mails wait in `queue` for a connection; the leftovers go back."""
+
+    now: datetime | None  # pinned clock (tests), else read per message
+    queue: asyncio.Queue[Claim | None]
+    stats: TickStats = field(default_factory=TickStats)
+    leftover: list[Claim] = field(default_factory=list)  # released when the tick ends
+    ending: bool = False  # the database is lost: claim no more, give the rest back
+    in_flight: int = 0
+    progress: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def clock(self) -> datetime:
+        return self.now or utcnow()
+
+
+class _Connections:
+    """One sender's SMTP connections: to the relay, and to each shop's own server it met."""
+
+    def __init__(self, relay: Transport, secret_key: str, timeout: float) -> None:
+        self.relay = relay
+        self._secret_key = secret_key
+        self._timeout = timeout
+        self._own: dict[str, Transport] = {}
+
+    def of_shop(self, encrypted_url: str) -> Transport:
+        own = self._own.get(encrypted_url)
+        if own is None:
+            url = decrypt(self._secret_key, encrypted_url)
+            own = self._own[encrypted_url] = transport_from_url(url, self._timeout)
+        return own
+
+    async def close(self) -> None:
+        for transport in (self.relay, *self._own.values()):
+            await transport.close()
+        self._own.clear()
+
+
 class Dispatcher:
-    """Runs ticks; `stop()` lets the running tick finish its current message, then releases."""
+    """Runs ticks; `stop()` lets in-flight messages finish, then releases the rest.
+
+    A tick claims due e-mails a batch at a time, ahead of need, and `smtp_concurrency`
+    senders, each with its own reused connection, take them in turn. Each message is marked
+    as being sent (its Message-ID committed) by the claim, before any SMTP; each outcome is
+    committed as soon as the relay answered, and only if the claim is still ours.
+    """
 
     def __init__(
         self,
@@ -77,127 +126,192 @@ class Dispatcher:
         self._dry_run = FileTransport(Path(settings.dry_run_outbox))
         self._lock = asyncio.Lock()
         self._address_key = address_key(settings.secret_key)
-        # Shops' own SMTP servers, one connection each for the tick, by encrypted URL.
-        self._shop_transports: dict[str, Transport] = {}
+        self._rate = RateLimiter(settings.smtp_rate)
+        # Per relay (the configured one: "", a shop's own: its encrypted URL), across ticks.
+        self._throttles: dict[str, Throttle] = {}
+        self._after_shop = ""  # round robin across shops, from one claim to the next
         self._stopping = False
 
     async def tick(self, now: datetime | None = None) -> TickStats:
-        """Send everything due. `now` pins the clock (tests); by default it is read each batch."""
-        stats = TickStats()
+        """Send everything due. `now` pins the clock (tests); by default it is read each time."""
         if self._stopping or self._lock.locked():
-            return stats
+            return TickStats()
         async with self._lock:
-            transport = self._transport_factory()
+            concurrency = self.settings.smtp_concurrency
+            run = _Run(now, asyncio.Queue(maxsize=max(concurrency, self.settings.claim_batch)))
+            senders = [asyncio.create_task(self._sender(run)) for _ in range(concurrency)]
             try:
-                while not self._stopping:
-                    claims = await self._claim(now or utcnow())
-                    if not claims:
-                        break
-                    if not await self._send_batch(claims, transport, now, stats):
-                        break
+                await self._feed(run)
             finally:
-                await transport.close()
-                for own in self._shop_transports.values():
-                    await own.close()
-                self._shop_transports.clear()
+                for _ in senders:
+                    await run.queue.put(None)
+                await asyncio.gather(*senders)
+                await self._release(run.leftover, run.clock(), run.stats)
+        stats = run.stats
         if stats.sent or stats.skipped or stats.failed or stats.retried:
             log.info(
-                "dispatch tick: sent=%d skipped=%d failed=%d retried=%d released=%d",
+                "dispatch tick: sent=%d skipped=%d failed=%d retried=%d released=%d throttled=%d",
                 stats.sent,
                 stats.skipped,
                 stats.failed,
                 stats.retried,
                 stats.released,
+                stats.throttled,
             )
         return stats
 
     async def stop(self) -> None:
-        """Wait for the running tick: it stops after its current message and releases the rest."""
+        """Wait for the running tick: in-flight messages finish, the rest is released."""
         self._stopping = True
         async with self._lock:
             pass
 
-    async def _claim(self, now: datetime) -> list[Claim]:
+    async def _feed(self, run: _Run) -> None:
+        """Claim batch after batch while e-mails are due; the queue's bound paces it."""
+        while not (self._stopping or run.ending):
+            batch = await self._claim(run.clock())
+            if not batch.claims:
+                if batch.deferred and run.in_flight:
+                    # A customer's other e-mail is in flight: once it is recorded, the
+                    # deferred one can be claimed (and the cool-down sees the first).
+                    run.progress.clear()
+                    await run.progress.wait()
+                    continue
+                return
+            for claim in batch.claims:
+                await run.queue.put(claim)
+
+    async def _sender(self, run: _Run) -> None:
+        """One SMTP conversation at a time, on its own connection, until the tick ends."""
+        connections = _Connections(
+            self._transport_factory(), self.settings.secret_key, self.settings.smtp_timeout
+        )
+        try:
+            while (claim := await run.queue.get()) is not None:
+                if self._stopping or run.ending or claim.shop_id in run.stats.paused_shops:
+                    run.leftover.append(claim)
+                    continue
+                run.in_flight += 1
+                try:
+                    await self._deliver(claim, run, connections)
+                except DatabaseLost:
+                    # Its outcome could not be recorded within the lease: what is left is
+                    # given back if the database answers again, else its lease expires.
+                    run.ending = True
+                except Exception:
+                    # Even recording failed: this one waits for its lease, the others go on.
+                    log.exception("delivery %s: outcome not recorded", claim.delivery_id)
+                finally:
+                    run.in_flight -= 1
+                    run.progress.set()
+        finally:
+            await connections.close()
+
+    async def _claim(self, now: datetime) -> service.Batch:
         try:
             async with transaction(self.engine) as conn:
-                claims = await service.claim(
+                batch = await service.claim(
                     conn,
                     worker=self.worker,
                     now=now,
                     lease=self.settings.claim_lease,
                     limit=self.settings.claim_batch,
                     message_domain=self.settings.message_id_domain,
+                    after_shop=self._after_shop,
                 )
-                await service.attach_suppressed(conn, claims, self._address_key)
-                return claims
+                await service.attach_suppressed(conn, batch.claims, self._address_key)
         except Exception as exc:
             if not is_database_unavailable(exc):
                 raise
             log.warning("dispatch: database unavailable (%s); next tick", type(exc).__name__)
-            return []
+            return service.Batch([])
+        self._after_shop = batch.last_shop
+        return batch
 
-    async def _send_batch(
-        self, claims: list[Claim], transport: Transport, now: datetime | None, stats: TickStats
-    ) -> bool:
-        """Deliver each claim in turn; False when the tick must end (stopping, database lost)."""
-        sent_now: dict[tuple[str, str], datetime] = {}
-        margin = timedelta(seconds=2 * self.settings.smtp_timeout)
-        for index, claim in enumerate(claims):
-            moment = now or utcnow()
-            # Never start an SMTP conversation that could outlive our lease: give the rest back.
-            if self._stopping or (now is None and moment + margin > claim.lease_until):
-                await self._release(claims[index:], moment, stats)
-                return False
-            if claim.shop_id in stats.paused_shops:
-                await self._release([claim], moment, stats)
-                continue
-            key = (claim.shop_id, claim.email_normalized)
-            if claim.kind == Kind.FIRST and key in sent_now:
-                claim.last_sent_to_customer = sent_now[key]
-            try:
-                if await self._deliver(claim, transport, moment, stats):
-                    sent_now[key] = moment
-            except DatabaseLost:
-                # Its outcome could not be recorded within the lease; what is left of the
-                # batch is given back if the database answers again, else its lease expires.
-                await self._release(claims[index + 1 :], now or utcnow(), stats)
-                return False
-            except Exception:
-                # Even recording failed: this one waits for its lease, the others go on.
-                log.exception("delivery %s: outcome not recorded", claim.delivery_id)
-        return True
-
-    async def _deliver(
-        self, claim: Claim, transport: Transport, now: datetime, stats: TickStats
-    ) -> bool:
+    async def _deliver(self, claim: Claim, run: _Run, connections: _Connections) -> None:
         """Re-check, render, send and record one e-mail. Errors stay with this delivery."""
+        stats = run.stats
+        now = run.clock()
         try:
             rule = self._exclusion(claim)
             reason = self._skip_reason(claim, now, excluded=rule is not None)
             if reason is not None:
                 error = rule if reason is Reason.EXCLUDED else None
                 await self._final(claim, now, stats, Status.SKIPPED, reason, error)
-                return False
+                return
             reminder_due = outcomes.next_reminder_due(claim, now)
         except DatabaseLost:
             raise
         except Exception as exc:
             await self._internal_error(claim, now, exc, stats)
-            return False
+            return
         try:
             message = self._message(claim, now)
         except Exception as exc:  # a template bug must not wedge the queue
             log.error("delivery %s: rendering failed: %s", claim.delivery_id, type(exc).__name__)
             error = f"{type(exc).__name__}: {exc}"[:500]
             await self._final(claim, now, stats, Status.FAILED, Reason.RENDER_FAILED, error)
-            return False
-        sender = claim.settings.from_email or self.settings.default_from
+            return
         dry_run = claim.settings.dry_run
-        if claim.mail_server is not None:
-            transport = self._shop_transport(claim.mail_server)
-        try:
-            await (self._dry_run if dry_run else transport).send(message, sender, claim.email)
-        except RecipientRejected as exc:
+        transport: Transport
+        if dry_run:
+            transport, relay = self._dry_run, "dry-run"
+        elif claim.mail_server is not None:
+            transport, relay = connections.of_shop(claim.mail_server), claim.mail_server
+        else:
+            transport, relay = connections.relay, ""
+        if await self._send(claim, message, transport, self._throttle(relay), run):
+            if await self._record(outcomes.mark_sent, claim, now, reminder_due, dry_run):
+                stats.sent += 1
+                counters.delivery_finished(Status.SENT, None)
+            else:
+                stats.lost += 1
+
+    async def _send(
+        self, claim: Claim, message: Outgoing, transport: Transport, throttle: Throttle, run: _Run
+    ) -> bool:
+        """Hand the message to SMTP; True when the relay took it (else its outcome is recorded,
+        or it is left to release)."""
+        stats = run.stats
+        sender = claim.settings.from_email or self.settings.default_from
+        margin = timedelta(seconds=2 * self.settings.smtp_timeout)
+        for turn in range(THROTTLED_TURNS):
+            async with throttle.slot():
+                await self._rate.wait()
+                now = run.clock()
+                # Never start an SMTP conversation that could outlive our lease.
+                late = run.now is None and now + margin > claim.lease_until
+                if self._stopping or run.ending or late:
+                    run.leftover.append(claim)
+                    return False
+                try:
+                    await transport.send(message, sender, claim.email)
+                    await throttle.accepted()
+                    return True
+                except Throttled as exc:
+                    counters.smtp_error("throttled")
+                    stats.throttled += 1
+                    throttle.slow_down()
+                    slowed = exc
+                except SendError as exc:
+                    await self._send_failed(claim, now, exc, stats)
+                    return False
+                except Exception as exc:
+                    # Whether the message left is unknown: the next goes on a fresh connection.
+                    counters.smtp_error("internal")
+                    await transport.close()
+                    await self._internal_error(claim, now, exc, stats)
+                    return False
+            # Back in line, outside the slot: the others go on at the lowered concurrency.
+            await asyncio.sleep(THROTTLED_PAUSE * 2**turn)
+        # Still refused after several turns: an ordinary temporary failure, retried later.
+        await self._retry(claim, run.clock(), Reason.SMTP_UNAVAILABLE, str(slowed), stats)
+        return False
+
+    async def _send_failed(
+        self, claim: Claim, now: datetime, exc: SendError, stats: TickStats
+    ) -> None:
+        if isinstance(exc, RecipientRejected):
             counters.smtp_error("recipient_rejected")
             if exc.code is not None and 500 <= exc.code < 600:
                 await self._bounced(claim, now, stats, str(exc))
@@ -205,33 +319,23 @@ class Dispatcher:
                 await self._final(
                     claim, now, stats, Status.FAILED, Reason.RECIPIENT_REJECTED, str(exc)
                 )
-            return False
-        except Utf8Unsupported as exc:
+        elif isinstance(exc, Utf8Unsupported):
             counters.smtp_error("smtputf8_unsupported")
             await self._final(
                 claim, now, stats, Status.FAILED, Reason.SMTPUTF8_UNSUPPORTED, str(exc)
             )
-            return False
-        except TransientError as exc:
+        elif isinstance(exc, TransientError):
             counters.smtp_error("transient")
             await self._retry(claim, now, Reason.SMTP_UNAVAILABLE, str(exc), stats)
-            return False
-        except PermanentError as exc:
+        else:
             counters.smtp_error("permanent")
             await self._pause(claim, now, str(exc), stats)
-            return False
-        except Exception as exc:
-            # Whether the message left is unknown: start the next one on a fresh connection.
-            counters.smtp_error("internal")
-            await transport.close()
-            await self._internal_error(claim, now, exc, stats)
-            return False
-        if await self._record(outcomes.mark_sent, claim, now, reminder_due, dry_run):
-            stats.sent += 1
-            counters.delivery_finished(Status.SENT, None)
-        else:
-            stats.lost += 1
-        return True
+
+    def _throttle(self, relay: str) -> Throttle:
+        throttle = self._throttles.get(relay)
+        if throttle is None:
+            throttle = self._throttles[relay] = Throttle(self.settings.smtp_concurrency)
+        return throttle
 
     def _exclusion(self, claim: Claim) -> str | None:
         order = claim.order
@@ -243,15 +347,6 @@ class Dispatcher:
             total_paid=order.total_paid,
             newsletter=order.newsletter,
         )
-
-    def _shop_transport(self, encrypted_url: str) -> Transport:
-        own = self._shop_transports.get(encrypted_url)
-        if own is None:
-            url = decrypt(self.settings.secret_key, encrypted_url)
-            own = self._shop_transports[encrypted_url] = transport_from_url(
-                url, self.settings.smtp_timeout
-            )
-        return own
 
     def _skip_reason(self, claim: Claim, now: datetime, excluded: bool) -> Reason | None:
         order = claim.order

@@ -4,13 +4,27 @@ Every function runs in the caller's transaction. The claim is committed before a
 conversation starts; each outcome is committed right after its message.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import String, bindparam, cast, func, literal, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    Row,
+    String,
+    bindparam,
+    cast,
+    column,
+    exists,
+    func,
+    literal,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.emailtemplates import service as templates
@@ -92,6 +106,22 @@ class Claim:
         return self.order_row
 
 
+# A row of `_EXPIRED`, `_DUE_OF_SHOP` or `_DUE_BY_SHOP_PG`: id, kind, shop_id, email_normalized.
+Candidate = Row[*tuple[Any, ...]]
+
+
+@dataclass
+class Batch:
+    """What one claim took, and what it left for later."""
+
+    claims: list[Claim]
+    # Due first e-mails left unclaimed because their customer has another one in flight:
+    # taken once it is recorded, so that the cool-down sees it.
+    deferred: int = 0
+    # The last shop this claim served: the next claim starts after it (round robin).
+    last_shop: str = ""
+
+
 async def claim(
     conn: AsyncConnection,
     *,
@@ -100,14 +130,25 @@ async def claim(
     lease: float,
     limit: int,
     message_domain: str,
-) -> list[Claim]:
-    """Take up to `limit` due deliveries (and any whose lease expired) for `worker`."""
-    ids = list((await conn.execute(_EXPIRED, {"b_now": now, "b_limit": limit})).scalars())
-    if len(ids) < limit:
-        params = {"b_now": now, "b_limit": limit - len(ids)}
-        ids += list((await conn.execute(_DUE, params)).scalars())
+    after_shop: str = "",
+) -> Batch:
+    """Take up to `limit` due deliveries (and any whose lease expired) for `worker`.
+
+    Fair across shops: the due e-mails are taken round robin, an equal share from each shop
+    with some due (starting after `after_shop`), so one shop's backlog never holds another
+    shop's e-mail back by more than one claim.
+    """
+    expired = await conn.execute(_EXPIRED, {"b_now": now, "b_limit": limit})
+    candidates: list[Candidate] = list(expired.all())
+    last_shop = after_shop
+    if len(candidates) < limit:
+        due, last_shop = await _due_round_robin(conn, now, limit - len(candidates), after_shop)
+        candidates += due
+    if not candidates:
+        return Batch([], last_shop=last_shop)
+    ids, deferred = await _one_per_customer(conn, candidates)
     if not ids:
-        return []
+        return Batch([], deferred, last_shop)
     claimed = await conn.execute(
         _TAKE,
         {
@@ -121,27 +162,142 @@ async def claim(
     request_ids = [r.request_id for r in claimed if r.kind == Kind.FIRST]
     if request_ids:
         await conn.execute(_REQUESTS_SENDING, {"b_ids": request_ids, "b_now": now})
-    return await _load(conn, ids)
+    return Batch(await _load(conn, ids), deferred, last_shop)
 
+
+async def _due_round_robin(
+    conn: AsyncConnection, now: datetime, limit: int, after_shop: str
+) -> tuple[list[Candidate], str]:
+    """Due deliveries, an equal share from each shop with some due; and the last shop served."""
+    shops = list((await conn.execute(_SHOPS_WITH_DUE, {"b_now": now})).scalars())
+    if not shops:
+        return [], after_shop
+    # The shops after the last one served come first; at most `limit` of them per claim.
+    start = next((i for i, shop in enumerate(shops) if shop > after_shop), 0)
+    chosen = (shops[start:] + shops[:start])[:limit]
+    share = -(-limit // len(chosen))
+    if conn.dialect.name == "postgresql":
+        params = {"b_shops": chosen, "b_now": now, "b_share": share, "b_limit": limit}
+        rows = list((await conn.execute(_DUE_BY_SHOP_PG, params)).all())
+    else:
+        rows = []
+        for shop in chosen:
+            params = {"b_shop": shop, "b_now": now, "b_share": min(share, limit - len(rows))}
+            rows += (await conn.execute(_DUE_OF_SHOP, params)).all()
+            if len(rows) >= limit:
+                break
+    return rows[:limit], chosen[-1]
+
+
+async def _one_per_customer(
+    conn: AsyncConnection, candidates: Sequence[Candidate]
+) -> tuple[list[int], int]:
+    """The candidates to take: at most one first e-mail per customer in flight, everywhere.
+
+    Two orders of one customer due together would otherwise both be sent before either is
+    recorded, and the cool-down could not see the first. On PostgreSQL, claimers running at
+    once are serialised per customer by an advisory lock held until this claim commits (a
+    claimer that cannot take it leaves that e-mail for later); SQLite claims one at a time.
+    The check of what is in flight runs after the lock is held, so it sees any claim that
+    committed before.
+    """
+    firsts = {(r.shop_id, r.email_normalized) for r in candidates if r.kind == Kind.FIRST}
+    if not firsts:
+        return [r.id for r in candidates], 0
+    busy: set[tuple[str, str]] = set()
+    if conn.dialect.name == "postgresql":
+        keys = sorted(f"{shop}:{email}" for shop, email in firsts)
+        locked = await conn.execute(_TRY_LOCK_CUSTOMERS, {"b_keys": keys})
+        busy = {(key.split(":", 1)[0], key.split(":", 1)[1]) for key, got in locked if not got}
+    ids = [r.id for r in candidates]
+    in_flight = await conn.execute(_FIRSTS_IN_FLIGHT, {"b_ids": ids})
+    busy |= {(r.shop_id, r.email_normalized) for r in in_flight}
+    taken: list[int] = []
+    deferred = 0
+    for r in candidates:
+        if r.kind == Kind.FIRST:
+            customer = (r.shop_id, r.email_normalized)
+            if customer in busy:
+                deferred += 1
+                continue
+            busy.add(customer)  # the next one of this customer in the batch waits
+        taken.append(r.id)
+    return taken, deferred
+
+
+# What a candidate carries: enough to keep one first e-mail per customer in flight.
+_CANDIDATE = (Delivery.id, Delivery.kind, Delivery.shop_id, ReviewRequest.email_normalized)
 
 _EXPIRED = (
-    select(Delivery.id)
+    select(*_CANDIDATE)
+    .join(ReviewRequest, ReviewRequest.id == Delivery.request_id)
     .where(Delivery.status == Status.SENDING, Delivery.claim_expires_at <= bindparam("b_now"))
     .order_by(Delivery.claim_expires_at)
     .limit(bindparam("b_limit"))
-    .with_for_update(skip_locked=True)
+    .with_for_update(skip_locked=True, of=Delivery)
 )
 
-_DUE = (
-    select(Delivery.id)
+_SCHEDULED_DUE = (Delivery.status == Status.SCHEDULED, Delivery.due_at <= bindparam("b_now"))
+
+# One index probe per shop (`ix_deliveries_shop_due`); the shops table is small.
+_SHOPS_WITH_DUE = (
+    select(Shop.id)
     .where(
-        Delivery.status == Status.SCHEDULED,
-        Delivery.due_at <= bindparam("b_now"),
-        Delivery.shop_id.not_in(select(Shop.id).where(Shop.sending_paused_at.is_not(None))),
+        Shop.sending_paused_at.is_(None),
+        exists().where(Delivery.shop_id == Shop.id, *_SCHEDULED_DUE),
     )
+    .order_by(Shop.id)
+)
+
+_DUE_OF_SHOP = (
+    select(*_CANDIDATE)
+    .join(ReviewRequest, ReviewRequest.id == Delivery.request_id)
+    .where(Delivery.shop_id == bindparam("b_shop"), *_SCHEDULED_DUE)
     .order_by(Delivery.due_at)
-    .limit(bindparam("b_limit"))
-    .with_for_update(skip_locked=True)
+    .limit(bindparam("b_share"))
+)
+
+# The same for all chosen shops in one statement: a lateral join over the shop ids, in order.
+_DUE_BY_SHOP_PG = text(
+    """
+    SELECT d.id, d.kind, d.shop_id, d.email_normalized
+    FROM unnest(CAST(:b_shops AS TEXT[])) WITH ORDINALITY AS s(shop_id, position)
+    CROSS JOIN LATERAL (
+        SELECT deliveries.id, deliveries.kind, deliveries.shop_id,
+               review_requests.email_normalized
+        FROM deliveries JOIN review_requests ON review_requests.id = deliveries.request_id
+        WHERE deliveries.shop_id = s.shop_id AND deliveries.status = 'scheduled'
+          AND deliveries.due_at <= :b_now
+        ORDER BY deliveries.due_at
+        LIMIT :b_share
+        FOR UPDATE OF deliveries SKIP LOCKED
+    ) AS d
+    ORDER BY s.position
+    LIMIT :b_limit
+    """
+).columns(
+    column("id", BigInteger),
+    column("kind", String),
+    column("shop_id", String),
+    column("email_normalized", String),
+)
+
+# Keys are "shop:address"; the lock is released when the claim commits.
+_TRY_LOCK_CUSTOMERS = text(
+    "SELECT k, pg_try_advisory_xact_lock(hashtextextended(k, 0)) "
+    "FROM unnest(CAST(:b_keys AS TEXT[])) AS t(k)"
+)
+
+# First e-mails being sent now, by anyone (`ix_deliveries_lease` holds only those rows).
+_FIRSTS_IN_FLIGHT = (
+    select(ReviewRequest.shop_id, ReviewRequest.email_normalized)
+    .join(Delivery, Delivery.request_id == ReviewRequest.id)
+    .where(
+        Delivery.status == Status.SENDING,
+        Delivery.claim_expires_at.is_not(None),
+        Delivery.kind == Kind.FIRST,
+        Delivery.id.not_in(bindparam("b_ids", expanding=True)),
+    )
 )
 
 # The Message-ID is fixed at the first claim and kept across attempts, so a message re-sent

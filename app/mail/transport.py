@@ -25,6 +25,11 @@ class TransientError(SendError):
     """Try again later: 4xx answers, connection and timeout errors."""
 
 
+class Throttled(TransientError):
+    """The relay asks us to slow down: 421 (too many connections, try later) or a 4.x.x answer
+    about rates. Not the message's fault: it goes back in line without spending an attempt."""
+
+
 class RecipientRejected(SendError):
     """The recipient does not exist or is refused for good (5.1.x, 550 at RCPT).
 
@@ -140,6 +145,9 @@ class SmtpTransport:
 
 
 _RECIPIENT_CODES = {550, 551, 553}
+# What relays say when they throttle (SES "454 Throttling failure: Maximum sending rate
+# exceeded", Gmail "4.7.28 ... unusual rate", Postfix "452 4.3.1 ... too many ...").
+_SLOW_DOWN = re.compile(r"throttl|\brate\b|too many|slow down", re.IGNORECASE)
 
 
 def classify(exc: aiosmtplib.SMTPException) -> SendError:
@@ -149,6 +157,8 @@ def classify(exc: aiosmtplib.SMTPException) -> SendError:
     code = getattr(exc, "code", None)
     text = f"{code} {getattr(exc, 'message', exc)}" if code else str(exc) or type(exc).__name__
     text = text[:500]
+    if code == 421 or (isinstance(code, int) and 400 <= code < 500 and _SLOW_DOWN.search(text)):
+        return Throttled(text)
     if isinstance(
         exc,
         aiosmtplib.SMTPConnectError

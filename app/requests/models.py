@@ -64,6 +64,14 @@ class Delivery(Base):
             sqlite_where=_SCHEDULED_SQL,
             postgresql_where=_SCHEDULED_SQL,
         ),
+        # Which shops have e-mails due, and each shop's share of a claim (round robin).
+        Index(
+            "ix_deliveries_shop_due",
+            "shop_id",
+            "due_at",
+            sqlite_where=_SCHEDULED_SQL,
+            postgresql_where=_SCHEDULED_SQL,
+        ),
         Index(
             "ix_deliveries_lease",
             "claim_expires_at",

@@ -233,10 +233,10 @@ async def test_expired_lease_is_reclaimed(
     shop = await create_shop(client)
     await post_event(client, shop, order_event(1, 1, 5))
     async with transaction(engine) as conn:
-        claims = await service.claim(
+        batch = await service.claim(
             conn, worker="dead-worker", now=at(LATER), lease=120, limit=10, message_domain="x.test"
         )
-    assert len(claims) == 1
+    assert len(batch.claims) == 1
     with smtp_sink() as (sink, port):
         worker = dispatcher(engine, settings, port)
         assert (await worker.tick(now=at(LATER + timedelta(seconds=60)))).sent == 0

@@ -1,8 +1,9 @@
 """Three `relance worker` processes on one PostgreSQL database, sending 2,000 due e-mails.
 
-The SMTP sink runs in the test process. Without failures every e-mail leaves exactly once; when
-a worker is killed with SIGKILL mid-run, its claims are taken over after their lease and only
-the message that was in its SMTP conversation at that instant may leave twice.
+Each worker keeps `RELANCE_SMTP_CONCURRENCY` (10) SMTP conversations at once. The SMTP sink runs
+in the test process. Without failures every e-mail leaves exactly once; when a worker is killed
+with SIGKILL mid-run, its claims are taken over after their lease and only the messages that
+were in its SMTP conversations at that instant (at most the concurrency) may leave twice.
 """
 
 import asyncio
@@ -35,6 +36,7 @@ pytestmark = [pytest.mark.postgres_only, pytest.mark.slow]
 
 COUNT = 2000
 WORKERS = 3
+CONCURRENCY = 10
 SECRET_KEY = "test-secret-key"  # the `settings` fixture's key, so review links verify
 
 # The `relance` console script of this environment, or its equivalent.
@@ -88,6 +90,7 @@ def worker_env(database_url: str, smtp_port: int, **extra: str) -> dict[str, str
         "mail_url": f"smtp://127.0.0.1:{smtp_port}",
         "dispatch_interval": "0.2",
         "claim_batch": "20",
+        "smtp_concurrency": str(CONCURRENCY),
         "secret_key": SECRET_KEY,
         "public_url": "https://reviews.example.test",
         **extra,
@@ -145,8 +148,12 @@ async def due_via_webhooks(client: httpx.AsyncClient) -> tuple[str, float]:
     return shop.id, time.monotonic() - started
 
 
-async def due_via_sql(client: httpx.AsyncClient, engine: AsyncEngine) -> tuple[str, float]:
-    """The same rows the inbox writes (order, request, first delivery), inserted in bulk."""
+async def due_via_sql(
+    client: httpx.AsyncClient, engine: AsyncEngine, customers: int = COUNT
+) -> tuple[str, float]:
+    """The same rows the inbox writes (order, request, first delivery), inserted in bulk.
+
+    COUNT orders of `customers` customers (see `email`)."""
     shop = await create_shop(client, delay="PT0S")
     started = time.monotonic()
     now = datetime.now(UTC)
@@ -164,8 +171,8 @@ async def due_via_sql(client: httpx.AsyncClient, engine: AsyncEngine) -> tuple[s
                     "order_id": i,
                     "reference": f"REF{i}",
                     "customer_id": i,
-                    "email": f"c{i}@example.fr",
-                    "email_normalized": f"c{i}@example.fr",
+                    "email": email(i, customers),
+                    "email_normalized": email(i, customers),
                     "firstname": "Marie",
                     "lastname": "Dupont",
                     "language": "fr",
@@ -191,8 +198,8 @@ async def due_via_sql(client: httpx.AsyncClient, engine: AsyncEngine) -> tuple[s
                     {
                         "shop_id": shop.id,
                         "order_id": i,
-                        "email": f"c{i}@example.fr",
-                        "email_normalized": f"c{i}@example.fr",
+                        "email": email(i, customers),
+                        "email_normalized": email(i, customers),
                         "language": "fr",
                         "status": "scheduled",
                         "source": "trigger",
@@ -224,6 +231,11 @@ async def due_via_sql(client: httpx.AsyncClient, engine: AsyncEngine) -> tuple[s
             ],
         )
     return shop.id, time.monotonic() - started
+
+
+def email(order_id: int, customers: int) -> str:
+    """Orders of one customer are adjacent, so they fall in the same claims."""
+    return f"c{(order_id - 1) * customers // COUNT + 1}@example.fr"
 
 
 async def statuses(engine: AsyncEngine, shop_id: str) -> tuple[dict[str, int], dict[str, int]]:
@@ -343,7 +355,7 @@ async def held_by(engine: AsyncEngine, shop_id: str, pid: int) -> dict[int, str]
         return {r.id: r.message_id for r in rows if r.claimed_by.split(":")[-2] == str(pid)}
 
 
-async def test_a_killed_worker_loses_nothing_and_resends_at_most_one(
+async def test_a_killed_worker_loses_nothing_and_resends_at_most_its_in_flight(
     client: httpx.AsyncClient,
     engine: AsyncEngine,
     database_url: str,
@@ -415,7 +427,41 @@ async def test_a_killed_worker_loses_nothing_and_resends_at_most_one(
     assert {m for m, _ in stored.values()} == set(ids)
     # The victim's claims were taken over after their lease (a second attempt each).
     assert all(stored[d][1] >= 2 for d in held), {d: stored[d] for d in held}
-    # Only the message in the victim's SMTP conversation at the kill may have left twice.
-    assert duplicates <= 1, [i for i, n in ids.items() if n > 1]
+    # Only the messages in the victim's SMTP conversations at the kill may have left twice.
+    assert duplicates <= CONCURRENCY, [i for i, n in ids.items() if n > 1]
     assert {i for i, n in ids.items() if n > 1} <= set(held.values())
     assert count == COUNT + duplicates
+
+
+async def test_three_workers_keep_the_cooldown_for_orders_due_together(
+    client: httpx.AsyncClient, engine: AsyncEngine, database_url: str, start_workers: Any
+) -> None:
+    """Each customer has four orders due at once: one e-mail each, the others wait for it to
+    be recorded and are skipped by the cool-down, across three workers of 10 conversations."""
+    customers = COUNT // 4
+    shop_id, _ = await due_via_sql(client, engine, customers=customers)
+    with slow_sink(delay=0.02) as (sink, port):
+        workers = start_workers(worker_env(database_url, port), WORKERS)
+        deadline = time.monotonic() + 240
+        while True:
+            _, deliveries = await statuses(engine, shop_id)
+            if deliveries.get("scheduled", 0) + deliveries.get("sending", 0) == 0:
+                break
+            assert time.monotonic() < deadline, deliveries
+            assert all(w.process.poll() is None for w in workers), workers[0].tail()
+            await asyncio.sleep(0.25)
+        await asyncio.sleep(1.0)
+        stop_gracefully(workers)
+        recipients = Counter(rcpt for _, rcpts in sink.envelopes for rcpt in rcpts)
+    assert recipients == {f"c{k}@example.fr": 1 for k in range(1, customers + 1)}
+    async with engine.connect() as conn:
+        outcomes = Counter(
+            (r.status, r.reason)
+            for r in await conn.execute(
+                select(Delivery.status, Delivery.reason).where(Delivery.shop_id == shop_id)
+            )
+        )
+    assert outcomes == {
+        ("sent", None): customers,
+        ("skipped", "customer_cooldown"): COUNT - customers,
+    }
