@@ -17,6 +17,7 @@ from app.config import Settings
 from app.db import transaction, utcnow
 from app.dispatch import outcomes, service
 from app.dispatch.pacing import RateLimiter, Throttle
+from app.dispatch.recorder import DatabaseLost, SentRecorder, commit_within
 from app.dispatch.service import Claim
 from app.errors import is_database_unavailable
 from app.mail.message import Outgoing
@@ -42,14 +43,8 @@ from app.shops.dkim import sign as dkim_sign
 log = logging.getLogger("relance.dispatch")
 
 MAX_BACKOFF = timedelta(hours=6)
-RECORD_RETRY_FIRST = 0.5  # seconds; doubles up to RECORD_RETRY_MAX while the lease lasts
-RECORD_RETRY_MAX = 5.0
 THROTTLED_TURNS = 4  # a message the relay throttled this often is retried later instead
 THROTTLED_PAUSE = 1.0  # seconds before it is offered again; doubles each turn
-
-
-class DatabaseLost(Exception):
-    """An outcome could not be recorded before the claim's lease ran out."""
 
 
 @dataclass
@@ -74,6 +69,7 @@ class _Run:
     leftover: list[Claim] = field(default_factory=list)  # released when the tick ends
     ending: bool = False  # the database is lost: claim no more, give the rest back
     in_flight: int = 0
+    finished: int = 0
     progress: asyncio.Event = field(default_factory=asyncio.Event)
 
     def clock(self) -> datetime:
@@ -130,6 +126,7 @@ class Dispatcher:
         # Per relay (the configured one: "", a shop's own: its encrypted URL), across ticks.
         self._throttles: dict[str, Throttle] = {}
         self._after_shop = ""  # round robin across shops, from one claim to the next
+        self._recorder = SentRecorder(engine, self.worker)
         self._stopping = False
 
     async def tick(self, now: datetime | None = None) -> TickStats:
@@ -169,13 +166,16 @@ class Dispatcher:
     async def _feed(self, run: _Run) -> None:
         """Claim batch after batch while e-mails are due; the queue's bound paces it."""
         while not (self._stopping or run.ending):
+            finished = run.finished
             batch = await self._claim(run.clock())
             if not batch.claims:
-                if batch.deferred and run.in_flight:
-                    # A customer's other e-mail is in flight: once it is recorded, the
-                    # deferred one can be claimed (and the cool-down sees the first).
-                    run.progress.clear()
-                    await run.progress.wait()
+                if batch.deferred and (run.in_flight or run.finished != finished):
+                    # A customer's other e-mail is (or was, when we claimed) in flight: once
+                    # it is recorded, the deferred one can be claimed, and the cooldown
+                    # sees the first.
+                    if run.finished == finished:
+                        run.progress.clear()
+                        await run.progress.wait()
                     continue
                 return
             for claim in batch.claims:
@@ -203,6 +203,7 @@ class Dispatcher:
                     log.exception("delivery %s: outcome not recorded", claim.delivery_id)
                 finally:
                     run.in_flight -= 1
+                    run.finished += 1
                     run.progress.set()
         finally:
             await connections.close()
@@ -260,8 +261,10 @@ class Dispatcher:
             transport, relay = connections.of_shop(claim.mail_server), claim.mail_server
         else:
             transport, relay = connections.relay, ""
-        if await self._send(claim, message, transport, self._throttle(relay), run):
-            if await self._record(outcomes.mark_sent, claim, now, reminder_due, dry_run):
+        throttle = self._throttle(relay, claim.mail_server_connections)
+        if await self._send(claim, message, transport, throttle, run):
+            sent = outcomes.Sent(claim, now, reminder_due, dry_run)
+            if await self._recorder.record(sent, self._deadline(claim, now)):
                 stats.sent += 1
                 counters.delivery_finished(Status.SENT, None)
             else:
@@ -277,14 +280,16 @@ class Dispatcher:
         margin = timedelta(seconds=2 * self.settings.smtp_timeout)
         for turn in range(THROTTLED_TURNS):
             async with throttle.slot():
-                await self._rate.wait()
                 now = run.clock()
-                # Never start an SMTP conversation that could outlive our lease.
-                late = run.now is None and now + margin > claim.lease_until
-                if self._stopping or run.ending or late:
-                    run.leftover.append(claim)
-                    return False
                 try:
+                    await transport.ready()
+                    await self._rate.wait()
+                    # Never start an SMTP conversation that could outlive our lease.
+                    now = run.clock()
+                    late = run.now is None and now + margin > claim.lease_until
+                    if self._stopping or run.ending or late:
+                        run.leftover.append(claim)
+                        return False
                     await transport.send(message, sender, claim.email)
                     await throttle.accepted()
                     return True
@@ -331,10 +336,12 @@ class Dispatcher:
             counters.smtp_error("permanent")
             await self._pause(claim, now, str(exc), stats)
 
-    def _throttle(self, relay: str) -> Throttle:
+    def _throttle(self, relay: str, most: int | None = None) -> Throttle:
+        """The back-off of one relay; a shop's server may allow fewer conversations."""
+        ceiling = min(self.settings.smtp_concurrency, most or self.settings.smtp_concurrency)
         throttle = self._throttles.get(relay)
-        if throttle is None:
-            throttle = self._throttles[relay] = Throttle(self.settings.smtp_concurrency)
+        if throttle is None or throttle.ceiling != ceiling:
+            throttle = self._throttles[relay] = Throttle(ceiling)
         return throttle
 
     def _exclusion(self, claim: Claim) -> str | None:
@@ -415,42 +422,23 @@ class Dispatcher:
     async def _record(
         self, fn: Callable[..., Awaitable[bool]], claim: Claim, now: datetime, *args: object
     ) -> bool:
-        """Commit one outcome; through a database outage, retry until the lease runs out.
-
-        So a message handed to SMTP is recorded once the database is back, instead of being
-        sent again by whoever takes the lease over. DatabaseLost when the lease ran out.
-        """
-        deadline = time.monotonic() + (claim.lease_until - now).total_seconds()
-        pause = RECORD_RETRY_FIRST
-        while True:
-            try:
-                async with transaction(self.engine) as conn:
-                    done = await fn(conn, claim, self.worker, now, *args)
-                break
-            except Exception as exc:
-                if not is_database_unavailable(exc):
-                    raise
-                if time.monotonic() + pause >= deadline:
-                    log.error(
-                        "delivery %s: outcome not recorded, database unavailable for the "
-                        "whole lease (%s)",
-                        claim.delivery_id,
-                        type(exc).__name__,
-                    )
-                    raise DatabaseLost from exc
-                log.warning(
-                    "delivery %s: database unavailable (%s); recording again in %.1f s",
-                    claim.delivery_id,
-                    type(exc).__name__,
-                    pause,
-                )
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, RECORD_RETRY_MAX)
+        """Commit one outcome, through a database outage while the lease lasts."""
+        done = await commit_within(
+            self.engine,
+            lambda conn: fn(conn, claim, self.worker, now, *args),
+            self._deadline(claim, now),
+            f"delivery {claim.delivery_id}",
+        )
         if not done:
             log.warning(
                 "delivery %s: claim lost before its outcome was recorded", claim.delivery_id
             )
         return done
+
+    @staticmethod
+    def _deadline(claim: Claim, now: datetime) -> float:
+        """The end of the claim's lease, on the monotonic clock."""
+        return time.monotonic() + (claim.lease_until - now).total_seconds()
 
     async def _release(self, claims: list[Claim], now: datetime, stats: TickStats) -> None:
         if not claims:

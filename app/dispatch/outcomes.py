@@ -4,6 +4,8 @@ Every function runs in the caller's transaction and writes only if the claim is 
 worker's (`claimed_by`), so a lease taken over by another worker is never overwritten.
 """
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -31,9 +33,13 @@ _UNCLAIMED: dict[str, Any] = {
     "updated_at": bindparam("b_now"),
 }
 
-_DELIVERY_SENT = (
+_DELIVERIES_SENT = (
     update(Delivery)
-    .where(*_OURS)
+    .where(
+        Delivery.id.in_(bindparam("b_ids", expanding=True)),
+        Delivery.claimed_by == bindparam("b_worker"),
+        Delivery.status == Status.SENDING,
+    )
     .values(
         status=Status.SENT,
         sent_at=bindparam("b_now"),
@@ -41,6 +47,7 @@ _DELIVERY_SENT = (
         dry_run=bindparam("b_dry_run"),
         **_UNCLAIMED,
     )
+    .returning(Delivery.id)
 )
 _DELIVERY_FINAL = (
     update(Delivery)
@@ -65,12 +72,16 @@ _DELIVERY_RETRY = (
 
 # A request follows its first e-mail.
 _REQUEST = update(ReviewRequest).where(ReviewRequest.id == bindparam("b_id"))
-_REQUEST_SENT = _REQUEST.values(
-    status=Status.SENT,
-    sent_at=bindparam("b_now"),
-    reason=None,
-    dry_run=bindparam("b_dry_run"),
-    updated_at=bindparam("b_now"),
+_REQUESTS_SENT = (
+    update(ReviewRequest)
+    .where(ReviewRequest.id.in_(bindparam("b_ids", expanding=True)))
+    .values(
+        status=Status.SENT,
+        sent_at=bindparam("b_now"),
+        reason=None,
+        dry_run=bindparam("b_dry_run"),
+        updated_at=bindparam("b_now"),
+    )
 )
 _REQUEST_FINAL = _REQUEST.values(
     status=bindparam("b_status"), reason=bindparam("b_reason"), updated_at=bindparam("b_now")
@@ -123,31 +134,55 @@ def next_reminder_due(claim: Claim, sent_at: datetime) -> datetime | None:
     return due_time(settings, sent_at, settings.reminders[claim.seq], key)
 
 
-async def mark_sent(
-    conn: AsyncConnection,
-    claim: Claim,
-    worker: str,
-    now: datetime,
-    reminder_due: datetime | None = None,
-    dry_run: bool = False,
-) -> bool:
-    """Record the e-mail as sent and schedule the next reminder, when one is due."""
-    if not await _record(
-        conn, claim, worker, now, _DELIVERY_SENT, _REQUEST_SENT, b_dry_run=dry_run
-    ):
-        return False
-    if reminder_due is not None:
-        await conn.execute(
-            _INSERT_REMINDER,
-            {
-                "b_request": claim.request_id,
-                "b_shop": claim.shop_id,
-                "b_seq": claim.seq + 1,
-                "b_due": reminder_due,
-                "b_now": now,
-            },
-        )
-    return True
+@dataclass(frozen=True)
+class Sent:
+    """A message the relay accepted: its claim, when, and the reminder it schedules."""
+
+    claim: Claim
+    at: datetime
+    reminder_due: datetime | None
+    dry_run: bool
+
+
+async def mark_sent(conn: AsyncConnection, sent: Sequence[Sent], worker: str) -> set[int]:
+    """Record many sent e-mails at once (those whose claim is still ours); schedule their next
+    reminders. Returns the delivery ids recorded.
+
+    Set-based, so that the senders of a worker share one transaction (`recorder.py`). All
+    get the group's latest time as `sent_at`: they left within milliseconds of each other.
+    """
+    recorded: set[int] = set()
+    for dry_run in (False, True):
+        group = [s for s in sent if s.dry_run is dry_run]
+        if not group:
+            continue
+        at = max(s.at for s in group)
+        params = {
+            "b_ids": [s.claim.delivery_id for s in group],
+            "b_worker": worker,
+            "b_now": at,
+            "b_dry_run": dry_run,
+        }
+        ours = set((await conn.execute(_DELIVERIES_SENT, params)).scalars())
+        recorded |= ours
+        firsts = [s.claim.request_id for s in group if s.claim.delivery_id in ours and
+                  s.claim.kind == Kind.FIRST]  # fmt: skip
+        if firsts:
+            await conn.execute(_REQUESTS_SENT, {**params, "b_ids": firsts})
+    reminders = [
+        {
+            "b_request": s.claim.request_id,
+            "b_shop": s.claim.shop_id,
+            "b_seq": s.claim.seq + 1,
+            "b_due": s.reminder_due,
+            "b_now": s.at,
+        }
+        for s in sent
+        if s.reminder_due is not None and s.claim.delivery_id in recorded
+    ]
+    if reminders:
+        await conn.execute(_INSERT_REMINDER, reminders)
+    return recorded
 
 
 async def mark_final(

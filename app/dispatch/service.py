@@ -70,6 +70,7 @@ class Claim:
     reviewed: bool
     dkim: tuple[str, str, str] | None  # domain, selector, encrypted private key
     mail_server: str | None  # the shop's own SMTP URL, encrypted
+    mail_server_connections: int | None  # its limit of conversations at once, if any
     shop_id: str
     kind: str
     seq: int
@@ -357,6 +358,7 @@ _CLAIMED_ROWS = (
         ShopDkimKey.selector.label("dkim_selector"),
         ShopDkimKey.private_key_encrypted.label("dkim_key"),
         ShopMailServer.url_encrypted.label("mail_server"),
+        ShopMailServer.max_connections.label("mail_server_connections"),
         Order.state_id,
         Order.paid_at,
         Order.reference,
@@ -391,6 +393,7 @@ async def _load(conn: AsyncConnection, ids: list[int]) -> list[Claim]:
             public_id=r["public_id"],
             reviewed=r["review_id"] is not None,
             mail_server=r["mail_server"],
+            mail_server_connections=r["mail_server_connections"],
             dkim=(r["dkim_domain"], r["dkim_selector"], r["dkim_key"])
             if r["dkim_key"] is not None
             else None,

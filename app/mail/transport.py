@@ -50,6 +50,9 @@ class Utf8Unsupported(SendError):
 
 
 class Transport(Protocol):
+    async def ready(self) -> None:
+        """Open the connection now if needed (so a rate limit paces messages, not connects)."""
+
     async def send(self, message: Outgoing, sender: str, recipient: str) -> None: ...
 
     async def close(self) -> None: ...
@@ -60,6 +63,9 @@ class FileTransport:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+
+    async def ready(self) -> None:
+        return None
 
     async def send(self, message: Outgoing, sender: str, recipient: str) -> None:
         await asyncio.to_thread(self._write, message)
@@ -110,10 +116,24 @@ class SmtpTransport:
             await client.login(self.username, self.password or "")
         return client
 
+    async def ready(self) -> None:
+        try:
+            await self._connected()
+        except aiosmtplib.SMTPException as exc:
+            await self.close()
+            raise classify(exc) from exc
+        except (OSError, TimeoutError) as exc:
+            await self.close()
+            raise TransientError(f"connection failed: {type(exc).__name__}") from exc
+
+    async def _connected(self) -> aiosmtplib.SMTP:
+        if self._client is None or not self._client.is_connected:
+            self._client = await self._connect()
+        return self._client
+
     async def send(self, message: Outgoing, sender: str, recipient: str) -> None:
         try:
-            if self._client is None or not self._client.is_connected:
-                self._client = await self._connect()
+            self._client = await self._connected()
             options = []
             if not (sender.isascii() and recipient.isascii()):
                 if self._client.is_ehlo_or_helo_needed:

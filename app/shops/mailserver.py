@@ -24,9 +24,10 @@ class MailServer:
     host: str
     port: int
     username: str | None
+    max_connections: int | None = None
 
 
-def describe(url: str) -> MailServer:
+def describe(url: str, max_connections: int | None = None) -> MailServer:
     """Parse and check an SMTP URL; InvalidInput naming `url` when it is not one."""
     try:
         parts = urlsplit(url)
@@ -44,6 +45,7 @@ def describe(url: str) -> MailServer:
         parts.hostname,
         port or default,
         unquote(parts.username) if parts.username else None,
+        max_connections,
     )
 
 
@@ -51,7 +53,11 @@ def _upsert(insert_: Any) -> Any:
     stmt = insert_(ShopMailServer)
     return stmt.on_conflict_do_update(
         index_elements=[ShopMailServer.shop_id],
-        set_={"url_encrypted": stmt.excluded.url_encrypted, "updated_at": stmt.excluded.updated_at},
+        set_={
+            "url_encrypted": stmt.excluded.url_encrypted,
+            "max_connections": stmt.excluded.max_connections,
+            "updated_at": stmt.excluded.updated_at,
+        },
     )
 
 
@@ -59,23 +65,37 @@ _UPSERT = PerDialect(_upsert)
 
 
 async def put(
-    conn: AsyncConnection, shop_id: str, url: str, secret_key: str, now: datetime
+    conn: AsyncConnection,
+    shop_id: str,
+    url: str,
+    secret_key: str,
+    now: datetime,
+    max_connections: int | None = None,
 ) -> MailServer:
-    server = describe(url)
+    server = describe(url, max_connections)
     await conn.execute(
         _UPSERT.on(conn),
-        {"shop_id": shop_id, "url_encrypted": encrypt(secret_key, url), "updated_at": now},
+        {
+            "shop_id": shop_id,
+            "url_encrypted": encrypt(secret_key, url),
+            "max_connections": max_connections,
+            "updated_at": now,
+        },
     )
     return server
 
 
 async def get(conn: AsyncConnection, shop_id: str, secret_key: str) -> MailServer:
-    encrypted = await conn.scalar(
-        select(ShopMailServer.url_encrypted).where(ShopMailServer.shop_id == shop_id)
-    )
-    if encrypted is None:
+    row = (
+        await conn.execute(
+            select(ShopMailServer.url_encrypted, ShopMailServer.max_connections).where(
+                ShopMailServer.shop_id == shop_id
+            )
+        )
+    ).first()
+    if row is None:
         raise NotFound("No mail server of the shop's own: e-mails go through RELANCE_MAIL_URL.")
-    return describe(decrypt(secret_key, encrypted))
+    return describe(decrypt(secret_key, row.url_encrypted), row.max_connections)
 
 
 async def remove(conn: AsyncConnection, shop_id: str) -> None:

@@ -58,6 +58,8 @@ class ShopMailServer(Base):
         ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True
     )
     url_encrypted: Mapped[str] = mapped_column(Text)
+    # Conversations at once per worker process; None: RELANCE_SMTP_CONCURRENCY.
+    max_connections: Mapped[int | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

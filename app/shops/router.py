@@ -202,7 +202,9 @@ async def delete_dkim(shop: ShopDep, conn: ConnDep) -> None:
 async def put_mail_server(
     shop: ShopDep, conn: ConnDep, settings: SettingsDep, body: MailServerPut
 ) -> MailServerRead:
-    server = await mailserver.put(conn, shop.id, body.url, settings.secret_key, utcnow())
+    server = await mailserver.put(
+        conn, shop.id, body.url, settings.secret_key, utcnow(), body.max_connections
+    )
     return MailServerRead.model_validate(server, from_attributes=True)
 
 

@@ -169,6 +169,13 @@ class MailServerPut(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(max_length=2000)
+    max_connections: int | None = Field(
+        default=None,
+        ge=1,
+        le=200,
+        description="Conversations at once with this server per worker process "
+        "(null: RELANCE_SMTP_CONCURRENCY); lower it for a server that limits connections.",
+    )
 
 
 class MailServerRead(BaseModel):
@@ -178,3 +185,4 @@ class MailServerRead(BaseModel):
     host: str
     port: int
     username: str | None
+    max_connections: int | None = None

@@ -1,4 +1,4 @@
-"""fair claims: due deliveries by shop
+"""fair claims: due deliveries by shop; a shop server's limit of connections
 
 Revision ID: 0007
 Revises: 0006
@@ -17,6 +17,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('shop_mail_servers', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('max_connections', sa.Integer(), nullable=True))
     op.create_index(
         'ix_deliveries_shop_due',
         'deliveries',
@@ -28,6 +30,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('shop_mail_servers', schema=None) as batch_op:
+        batch_op.drop_column('max_connections')
     op.drop_index(
         'ix_deliveries_shop_due',
         table_name='deliveries',

@@ -28,6 +28,7 @@ async def test_the_url_is_kept_secret_and_checked(
         "host": "mail.boutique.fr",
         "port": 587,
         "username": "avis@boutique.fr",
+        "max_connections": None,
     }
     assert "s3cr3t" not in put.text
     assert (await client.get(url, headers=shop.auth)).json() == put.json()
@@ -37,6 +38,12 @@ async def test_the_url_is_kept_secret_and_checked(
     for bad in ("http://mail.boutique.fr", "smtp://", "smtp://host:99999", "not a url"):
         response = await client.put(url, json={"url": bad}, headers=shop.auth)
         assert_validation_problem(response, ["body", "url"])
+    for bad_limit in (0, 201, "many", 2.5):
+        response = await client.put(
+            url, json={"url": "smtp://mail.boutique.fr", "max_connections": bad_limit},
+            headers=shop.auth,
+        )  # fmt: skip
+        assert_validation_problem(response, ["body", "max_connections"])
     other = await create_shop(client, name="Autre")
     assert_problem(await client.get(url, headers=other.auth), 404)
     assert (await client.delete(url, headers=shop.auth)).status_code == 204
