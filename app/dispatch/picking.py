@@ -1,0 +1,166 @@
+"""Which due deliveries a claim takes: fair across shops, one first e-mail per customer.
+
+Every function runs in the claim's transaction (`service.claim`).
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Row, String, bindparam, column, exists, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.requests.models import Delivery, ReviewRequest
+from app.requests.vocabulary import Kind, Status
+from app.shops.models import Shop
+
+# A row of the statements below: id, kind, shop_id, email_normalized.
+Candidate = Row[*tuple[Any, ...]]
+
+
+async def expired(conn: AsyncConnection, now: datetime, limit: int) -> list[Candidate]:
+    """Claims whose lease ran out (their worker died): taken over before anything else."""
+    return list((await conn.execute(_EXPIRED, {"b_now": now, "b_limit": limit})).all())
+
+
+async def due_round_robin(
+    conn: AsyncConnection, now: datetime, limit: int, after_shop: str
+) -> list[Candidate]:
+    """Due deliveries, an equal share from each shop with some due, round robin.
+
+    The shops after `after_shop` come first, at most `limit` of them; each gives up to
+    `limit / shops` of its e-mails due longest. So one shop's backlog never holds another
+    shop's e-mail back by more than one claim.
+    """
+    if conn.dialect.name == "postgresql":
+        params = {"b_now": now, "b_limit": limit, "b_after": after_shop}
+        return list((await conn.execute(_DUE_ROUND_ROBIN_PG, params)).all())
+    shops = list((await conn.execute(_SHOPS_WITH_DUE, {"b_now": now})).scalars())
+    if not shops:
+        return []
+    start = next((i for i, shop in enumerate(shops) if shop > after_shop), 0)
+    chosen = (shops[start:] + shops[:start])[:limit]
+    share = -(-limit // len(chosen))
+    rows: list[Candidate] = []
+    for shop in chosen:
+        params = {"b_shop": shop, "b_now": now, "b_share": min(share, limit - len(rows))}
+        rows += (await conn.execute(_DUE_OF_SHOP, params)).all()
+        if len(rows) >= limit:
+            break
+    return rows
+
+
+async def one_first_per_customer(
+    conn: AsyncConnection, candidates: Sequence[Candidate]
+) -> list[int]:
+    """The candidates' ids, keeping at most one first e-mail per customer.
+
+    Two orders of one customer due together would otherwise both be sent before either is
+    recorded, and the cooldown could not see the first. Within the batch, the one due first
+    is kept. Across workers, on PostgreSQL, an advisory lock per customer held until the claim
+    commits serialises claimers running at once (a claimer that cannot take it leaves that
+    e-mail for later); SQLite claims one at a time. The claim's update then skips a customer
+    whose first e-mail is in flight (`service._TAKE`): it runs after the lock is held, so it
+    sees any claim that committed before.
+    """
+    seen: set[tuple[str, str]] = set()
+    kept: list[Candidate] = []
+    for r in candidates:
+        if r.kind == Kind.FIRST:
+            customer = (r.shop_id, r.email_normalized)
+            if customer in seen:
+                continue
+            seen.add(customer)
+        kept.append(r)
+    if seen and conn.dialect.name == "postgresql":
+        keys = [f"{shop}:{email}" for shop, email in sorted(seen)]
+        refused = {
+            key for key, got in await conn.execute(_TRY_LOCK_CUSTOMERS, {"b_keys": keys}) if not got
+        }
+        kept = [
+            r
+            for r in kept
+            if r.kind != Kind.FIRST or f"{r.shop_id}:{r.email_normalized}" not in refused
+        ]
+    return [r.id for r in kept]
+
+
+_CANDIDATE = (Delivery.id, Delivery.kind, Delivery.shop_id, ReviewRequest.email_normalized)
+
+_EXPIRED = (
+    select(*_CANDIDATE)
+    .join(ReviewRequest, ReviewRequest.id == Delivery.request_id)
+    .where(Delivery.status == Status.SENDING, Delivery.claim_expires_at <= bindparam("b_now"))
+    .order_by(Delivery.claim_expires_at)
+    .limit(bindparam("b_limit"))
+    .with_for_update(skip_locked=True, of=Delivery)
+)
+
+# One index probe per shop (`ix_deliveries_shop_due`); the shops table is small.
+_SHOPS_WITH_DUE = (
+    select(Shop.id)
+    .where(
+        Shop.sending_paused_at.is_(None),
+        exists().where(
+            Delivery.shop_id == Shop.id,
+            Delivery.status == Status.SCHEDULED,
+            Delivery.due_at <= bindparam("b_now"),
+        ),
+    )
+    .order_by(Shop.id)
+)
+
+_DUE_OF_SHOP = (
+    select(*_CANDIDATE)
+    .join(ReviewRequest, ReviewRequest.id == Delivery.request_id)
+    .where(
+        Delivery.shop_id == bindparam("b_shop"),
+        Delivery.status == Status.SCHEDULED,
+        Delivery.due_at <= bindparam("b_now"),
+    )
+    .order_by(Delivery.due_at)
+    .limit(bindparam("b_share"))
+)
+
+# The same in one statement: the shops with e-mails due, those after :b_after first (false
+# sorts before true), and a lateral join taking each one's share.
+_DUE_ROUND_ROBIN_PG = text(
+    """
+    WITH s AS (
+        SELECT shops.id,
+               row_number() OVER (ORDER BY shops.id <= :b_after, shops.id) AS position,
+               count(*) OVER () AS shops_due
+        FROM shops
+        WHERE shops.sending_paused_at IS NULL
+          AND EXISTS (
+              SELECT 1 FROM deliveries
+              WHERE deliveries.shop_id = shops.id AND deliveries.status = 'scheduled'
+                AND deliveries.due_at <= :b_now)
+    )
+    SELECT d.id, d.kind, d.shop_id, d.email_normalized
+    FROM s CROSS JOIN LATERAL (
+        SELECT deliveries.id, deliveries.kind, deliveries.shop_id,
+               review_requests.email_normalized
+        FROM deliveries JOIN review_requests ON review_requests.id = deliveries.request_id
+        WHERE deliveries.shop_id = s.id AND deliveries.status = 'scheduled'
+          AND deliveries.due_at <= :b_now
+        ORDER BY deliveries.due_at
+        LIMIT ceil(CAST(:b_limit AS numeric) / least(s.shops_due, :b_limit))
+        FOR UPDATE OF deliveries SKIP LOCKED
+    ) AS d
+    WHERE s.position <= :b_limit
+    ORDER BY s.position
+    LIMIT :b_limit
+    """
+).columns(
+    column("id", BigInteger),
+    column("kind", String),
+    column("shop_id", String),
+    column("email_normalized", String),
+)
+
+# Keys are "shop:address"; each lock is released when the claim commits.
+_TRY_LOCK_CUSTOMERS = text(
+    "SELECT k, pg_try_advisory_xact_lock(hashtextextended(k, 0)) "
+    "FROM unnest(CAST(:b_keys AS TEXT[])) AS t(k)"
+)
