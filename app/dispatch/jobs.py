@@ -44,6 +44,7 @@ log = logging.getLogger("relance.dispatch")
 
 MAX_BACKOFF = timedelta(hours=6)
 TAKE_OVER_EVERY = timedelta(seconds=10)  # between two looks for claims whose lease expired
+DUE_SHOPS_EVERY = timedelta(seconds=1)  # a shop newly due waits at most this for its turn
 THROTTLED_TURNS = 4  # a message the relay throttled this often is retried later instead
 THROTTLED_PAUSE = 1.0  # seconds before it is offered again; doubles each turn
 
@@ -128,6 +129,8 @@ class Dispatcher:
         self._throttles: dict[str, Throttle] = {}
         self._after_shop = ""  # round robin across shops, from one claim to the next
         self._next_take_over: datetime | None = None
+        self._due_shops: list[str] = []
+        self._due_shops_at: datetime | None = None
         self._recorder = SentRecorder(engine, self.worker)
         self._stopping = False
 
@@ -216,6 +219,17 @@ class Dispatcher:
         take_over = self._next_take_over is None or now >= self._next_take_over
         if take_over:
             self._next_take_over = now + TAKE_OVER_EVERY
+        # Which shops have e-mails due is read again every DUE_SHOPS_EVERY, and whenever a
+        # claim on the list read before comes back empty.
+        reuse = self._due_shops_at is not None and now < self._due_shops_at + DUE_SHOPS_EVERY
+        batch = await self._claim_once(now, take_over, self._due_shops if reuse else None)
+        if reuse and not batch.claims and not batch.deferred:
+            batch = await self._claim_once(now, take_over, None)
+        return batch
+
+    async def _claim_once(
+        self, now: datetime, take_over: bool, due_shops: list[str] | None
+    ) -> service.Batch:
         try:
             async with transaction(self.engine) as conn:
                 batch = await service.claim(
@@ -227,6 +241,7 @@ class Dispatcher:
                     message_domain=self.settings.message_id_domain,
                     after_shop=self._after_shop,
                     take_over=take_over,
+                    due_shops=due_shops,
                 )
                 await service.attach_suppressed(conn, batch.claims, self._address_key)
         except Exception as exc:
@@ -235,6 +250,8 @@ class Dispatcher:
             log.warning("dispatch: database unavailable (%s); next tick", type(exc).__name__)
             return service.Batch([])
         self._after_shop = batch.last_shop
+        if due_shops is None:
+            self._due_shops, self._due_shops_at = batch.due_shops, now
         return batch
 
     async def _deliver(self, claim: Claim, run: _Run, connections: _Connections) -> None:

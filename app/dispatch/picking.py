@@ -23,26 +23,33 @@ async def expired(conn: AsyncConnection, now: datetime, limit: int) -> list[Cand
     return list((await conn.execute(_EXPIRED, {"b_now": now, "b_limit": limit})).all())
 
 
-async def due_round_robin(
-    conn: AsyncConnection, now: datetime, limit: int, after_shop: str
-) -> list[Candidate]:
-    """Due deliveries, an equal share from each shop with some due, round robin.
+async def shops_with_due(conn: AsyncConnection, now: datetime) -> list[str]:
+    """The shops, not paused, with e-mails due: one index probe per shop (the table is small,
+    but at a thousand shops this is the costliest part of a claim, so callers reuse it)."""
+    return list((await conn.execute(_SHOPS_WITH_DUE, {"b_now": now})).scalars())
 
-    The shops after `after_shop` come first, at most `limit` of them; each gives up to
-    `limit / shops` of its e-mails due longest. So one shop's backlog never holds another
-    shop's e-mail back by more than one claim.
+
+def in_turn(shops: Sequence[str], after_shop: str, limit: int) -> list[str]:
+    """The shops served by the next claim: those after `after_shop` first, at most `limit`."""
+    start = next((i for i, shop in enumerate(shops) if shop > after_shop), 0)
+    return [*shops[start:], *shops[:start]][:limit]
+
+
+async def due_round_robin(
+    conn: AsyncConnection, now: datetime, limit: int, shops: Sequence[str]
+) -> list[Candidate]:
+    """Due deliveries of `shops` (from `in_turn`), an equal share from each, in that order.
+
+    So one shop's backlog never holds another shop's e-mail back by more than one claim.
     """
-    if conn.dialect.name == "postgresql":
-        params = {"b_now": now, "b_limit": limit, "b_after": after_shop}
-        return list((await conn.execute(_DUE_ROUND_ROBIN_PG, params)).all())
-    shops = list((await conn.execute(_SHOPS_WITH_DUE, {"b_now": now})).scalars())
     if not shops:
         return []
-    start = next((i for i, shop in enumerate(shops) if shop > after_shop), 0)
-    chosen = (shops[start:] + shops[:start])[:limit]
-    share = -(-limit // len(chosen))
+    share = -(-limit // len(shops))
+    if conn.dialect.name == "postgresql":
+        params = {"b_shops": list(shops), "b_now": now, "b_share": share, "b_limit": limit}
+        return list((await conn.execute(_DUE_BY_SHOP_PG, params)).all())
     rows: list[Candidate] = []
-    for shop in chosen:
+    for shop in shops:
         params = {"b_shop": shop, "b_now": now, "b_share": min(share, limit - len(rows))}
         rows += (await conn.execute(_DUE_OF_SHOP, params)).all()
         if len(rows) >= limit:
@@ -122,33 +129,21 @@ _DUE_OF_SHOP = (
     .limit(bindparam("b_share"))
 )
 
-# The same in one statement: the shops with e-mails due, those after :b_after first (false
-# sorts before true), and a lateral join taking each one's share.
-_DUE_ROUND_ROBIN_PG = text(
+# The same for all the shops in one statement: a lateral join over their ids, in order.
+_DUE_BY_SHOP_PG = text(
     """
-    WITH s AS (
-        SELECT shops.id,
-               row_number() OVER (ORDER BY shops.id <= :b_after, shops.id) AS position,
-               count(*) OVER () AS shops_due
-        FROM shops
-        WHERE shops.sending_paused_at IS NULL
-          AND EXISTS (
-              SELECT 1 FROM deliveries
-              WHERE deliveries.shop_id = shops.id AND deliveries.status = 'scheduled'
-                AND deliveries.due_at <= :b_now)
-    )
     SELECT d.id, d.kind, d.shop_id, d.email_normalized
-    FROM s CROSS JOIN LATERAL (
+    FROM unnest(CAST(:b_shops AS TEXT[])) WITH ORDINALITY AS s(shop_id, position)
+    CROSS JOIN LATERAL (
         SELECT deliveries.id, deliveries.kind, deliveries.shop_id,
                review_requests.email_normalized
         FROM deliveries JOIN review_requests ON review_requests.id = deliveries.request_id
-        WHERE deliveries.shop_id = s.id AND deliveries.status = 'scheduled'
+        WHERE deliveries.shop_id = s.shop_id AND deliveries.status = 'scheduled'
           AND deliveries.due_at <= :b_now
         ORDER BY deliveries.due_at
-        LIMIT ceil(CAST(:b_limit AS numeric) / least(s.shops_due, :b_limit))
+        LIMIT :b_share
         FOR UPDATE OF deliveries SKIP LOCKED
     ) AS d
-    WHERE s.position <= :b_limit
     ORDER BY s.position
     LIMIT :b_limit
     """

@@ -102,10 +102,12 @@ class Batch:
 
     claims: list[Claim]
     # Candidates left unclaimed: first e-mails whose customer has another in flight (taken
-    # once it is recorded, so that the cooldown sees it), or locked by another claimer.
+    # once it is recorded, so that the cooldown sees it), or taken by another claimer.
     deferred: int = 0
     # The last shop this claim served: the next claim starts after it (round robin).
     last_shop: str = ""
+    # The shops with e-mails due that the claim went by, for the next claims to reuse.
+    due_shops: list[str] = field(default_factory=list)
 
 
 async def claim(
@@ -118,16 +120,22 @@ async def claim(
     message_domain: str,
     after_shop: str = "",
     take_over: bool = True,
+    due_shops: list[str] | None = None,
 ) -> Batch:
     """Take up to `limit` due deliveries for `worker`, round robin across shops (`picking`).
 
     With `take_over`, claims whose lease expired come first (a worker died holding them).
+    `due_shops` reuses the list of shops with e-mails due from a recent claim; None reads it.
     """
     candidates = await picking.expired(conn, now, limit) if take_over else []
+    if due_shops is None:
+        due_shops = await picking.shops_with_due(conn, now)
+    served = picking.in_turn(due_shops, after_shop, limit - len(candidates))
     if len(candidates) < limit:
-        candidates += await picking.due_round_robin(conn, now, limit - len(candidates), after_shop)
+        candidates += await picking.due_round_robin(conn, now, limit - len(candidates), served)
+    last_shop = served[-1] if served else after_shop
     if not candidates:
-        return Batch([], last_shop=after_shop)
+        return Batch([], 0, last_shop, due_shops)
     ids = await picking.one_first_per_customer(conn, candidates)
     params = {
         "b_ids": ids,
@@ -150,7 +158,7 @@ async def claim(
     saved = await templates.saved_for(conn, {(c.shop_id, c.language) for c in claims})
     for c in claims:
         c.templates = saved.get((c.shop_id, c.language), {})
-    return Batch(claims, len(candidates) - len(claims), candidates[-1].shop_id)
+    return Batch(claims, len(candidates) - len(claims), last_shop, due_shops)
 
 
 # The Message-ID is fixed at the first claim and kept across attempts, so a message re-sent
