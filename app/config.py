@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     claim_lease: float = Field(default=120.0, gt=0, le=86400)
     claim_batch: int = Field(default=20, ge=1, le=500)
     smtp_timeout: float = Field(default=30.0, gt=0, le=600)
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Let outgoing webhooks reach loopback, private and link-local addresses.",
+    )
     smtp_concurrency: int = Field(
         default=10, ge=1, le=200, description="SMTP conversations at once per worker process."
     )
