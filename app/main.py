@@ -12,6 +12,7 @@ from app.config import Settings, get_settings, startup_warnings
 from app.db import engine_for
 from app.emailtemplates.router import router as templates_router
 from app.errors import install_handlers
+from app.hooks.router import router as hooks_router
 from app.privacy.router import router as privacy_router
 from app.requests import service as requests_service
 from app.requests import timeline as request_timeline
@@ -76,4 +77,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(unsubscribe_pages)
     app.include_router(privacy_router)
     app.include_router(templates_router)
+    app.include_router(hooks_router)
     return app

@@ -3,6 +3,7 @@
 from app.alerts.models import Alert
 from app.db import Base
 from app.emailtemplates.models import EmailTemplate
+from app.hooks.models import HookAttempt, HookDelivery, HookEndpoint
 from app.orders.models import Order, OrderHistory
 from app.requests.models import Delivery, ReviewRequest
 from app.reviews.models import Review, ReviewProduct
@@ -16,6 +17,9 @@ __all__ = [
     "Alert",
     "Delivery",
     "EmailTemplate",
+    "HookAttempt",
+    "HookDelivery",
+    "HookEndpoint",
     "Order",
     "OrderHistory",
     "OrderState",

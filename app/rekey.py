@@ -11,6 +11,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db import transaction
+from app.hooks.models import HookEndpoint
 from app.orders.service import normalize_email
 from app.security import address_hash, address_key, decrypt, encrypt
 from app.shops.models import ShopDkimKey, ShopMailServer, ShopWebhookSecret
@@ -21,6 +22,9 @@ ENCRYPTED_COLUMNS = (
     (ShopWebhookSecret, ShopWebhookSecret.id, ShopWebhookSecret.secret_encrypted),
     (ShopDkimKey, ShopDkimKey.shop_id, ShopDkimKey.private_key_encrypted),
     (ShopMailServer, ShopMailServer.shop_id, ShopMailServer.url_encrypted),
+    (HookEndpoint, HookEndpoint.id, HookEndpoint.secret_encrypted),
+    # Set only during a rotation's overlap (nulls are skipped).
+    (HookEndpoint, HookEndpoint.id, HookEndpoint.previous_secret_encrypted),
 )
 
 
@@ -54,6 +58,8 @@ async def rekey(engine: AsyncEngine, old_key: str, new_key: str) -> Rekeyed:
         for table, key_column, column in ENCRYPTED_COLUMNS:
             rows = (await conn.execute(select(key_column, column))).all()
             for row_id, token in rows:
+                if token is None:  # a nullable column (a rotation's previous secret)
+                    continue
                 if _decrypts(new_key, token) is not None:
                     current += 1
                     continue

@@ -10,6 +10,7 @@ from app.alerts import jobs as alert_jobs
 from app.config import Settings
 from app.db import utcnow
 from app.dispatch import jobs as dispatch_jobs
+from app.hooks import jobs as hook_jobs
 from app.periodic import PeriodicJob
 from app.webhooks import jobs as webhook_jobs
 
@@ -18,6 +19,7 @@ _SOURCES: tuple[Callable[[AsyncEngine, Settings], list[PeriodicJob]], ...] = (
     dispatch_jobs.jobs,
     webhook_jobs.jobs,
     alert_jobs.jobs,
+    hook_jobs.jobs,
 )
 
 

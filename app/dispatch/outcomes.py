@@ -14,6 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Update
 
 from app.dispatch.service import Claim
+from app.hooks import service as hooks
+from app.hooks.vocabulary import EventType
+from app.requests.events import request_event
 from app.requests.models import Delivery, ReviewRequest
 from app.requests.rules import due_time
 from app.requests.vocabulary import Kind, Reason, Status
@@ -103,6 +106,14 @@ _INSERT_REMINDER = insert(Delivery).values(
 )
 
 
+def _event(claim: Claim, status: Status, reason: Reason | None, **extra: Any) -> hooks.Event:
+    return request_event(
+        request_id=claim.request_id, public_id=claim.public_id, shop_id=claim.shop_id,
+        order_id=claim.order_id, email=claim.email, language=claim.language, status=status,
+        reason=reason, **extra,
+    )  # fmt: skip
+
+
 async def _record(
     conn: AsyncConnection,
     claim: Claim,
@@ -152,6 +163,7 @@ async def mark_sent(conn: AsyncConnection, sent: Sequence[Sent], worker: str) ->
     get the group's latest time as `sent_at`: they left within milliseconds of each other.
     """
     recorded: set[int] = set()
+    events: list[hooks.Event] = []
     for dry_run in (False, True):
         group = [s for s in sent if s.dry_run is dry_run]
         if not group:
@@ -169,6 +181,15 @@ async def mark_sent(conn: AsyncConnection, sent: Sequence[Sent], worker: str) ->
                   s.claim.kind == Kind.FIRST]  # fmt: skip
         if firsts:
             await conn.execute(_REQUESTS_SENT, {**params, "b_ids": firsts})
+        # `review_request.sent` tells of the request, so of its first e-mail only (reminders
+        # do not change the request).
+        events += [
+            _event(s.claim, Status.SENT, None, sent_at=at, dry_run=dry_run)
+            for s in group
+            if s.claim.delivery_id in ours and s.claim.kind == Kind.FIRST
+        ]
+    if events:
+        await hooks.emit(conn, EventType.REQUEST_SENT, events, max(s.at for s in sent))
     reminders = [
         {
             "b_request": s.claim.request_id,
@@ -195,7 +216,7 @@ async def mark_final(
     error: str | None = None,
 ) -> bool:
     """`skipped` or `failed`, with its reason; the request follows its first e-mail."""
-    return await _record(
+    recorded = await _record(
         conn,
         claim,
         worker,
@@ -206,6 +227,10 @@ async def mark_final(
         b_reason=reason,
         b_error=error,
     )
+    if recorded and status is Status.SKIPPED and claim.kind == Kind.FIRST:
+        # A skipped reminder leaves the request as it was: only the request's skip is told.
+        await hooks.emit(conn, EventType.REQUEST_SKIPPED, [_event(claim, status, reason)], now)
+    return recorded
 
 
 async def mark_bounced(

@@ -1,5 +1,6 @@
 """Orders: apply a status change with a conditional upsert that only ever moves forward."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,7 +33,7 @@ _INSERT_HISTORY = PerDialect(
             event_id=bindparam("b_event"),
         )
         .on_conflict_do_nothing()
-        .returning(OrderHistory.id)
+        .returning(OrderHistory.shop_id, OrderHistory.order_id)
     )
 )
 
@@ -60,29 +61,30 @@ _STATE_BINDS = {
 }
 
 
-def _upsert_order(insert_: Any) -> ReturningInsert[tuple[datetime | None]]:
+def _upsert_order(insert_: Any) -> ReturningInsert[tuple[str, int, datetime | None]]:
     # Only ever moves forward: the row is updated when the event's history id is higher.
+    # Every column has a bind of its own (`b_created`, not `b_now` twice): executed for many
+    # rows, SQLAlchemy's multi-row VALUES would render a repeated bind twice but send it once.
     stmt = insert_(Order).values(
         shop_id=bindparam("b_shop"),
         order_id=bindparam("b_order"),
         paid_at=bindparam("b_paid_at"),
-        created_at=bindparam("b_now"),
+        created_at=bindparam("b_created"),
         **{column: bindparam(name) for column, name in _STATE_BINDS.items()},
     )
-    upsert: ReturningInsert[tuple[datetime | None]] = stmt.on_conflict_do_update(
+    upsert: ReturningInsert[tuple[str, int, datetime | None]] = stmt.on_conflict_do_update(
         index_elements=[Order.shop_id, Order.order_id],
         set_={
             **{column: stmt.excluded[column] for column in _STATE_BINDS},
             "paid_at": func.coalesce(Order.paid_at, stmt.excluded.paid_at),
         },
         where=Order.history_id < stmt.excluded.history_id,
-    ).returning(Order.paid_at)
+    ).returning(Order.shop_id, Order.order_id, Order.paid_at)
     return upsert
 
 
 _UPSERT_ORDER = PerDialect(_upsert_order)
 
-# An older event never changes the state, but "was paid" stays a fact of the history.
 _PAID_EARLIER = (
     update(Order)
     .where(
@@ -103,6 +105,15 @@ class OrderChange:
     paid_at: datetime | None  # when the order was first seen paid, if ever
 
 
+@dataclass(frozen=True)
+class Applying:
+    """One status change to apply to the order it names, recorded as event `event_id`."""
+
+    shop_id: str
+    change: StatusChange
+    event_id: int
+
+
 async def apply_event(
     conn: AsyncConnection, shop_id: str, change: StatusChange, event_id: int, now: datetime
 ) -> OrderChange:
@@ -111,24 +122,66 @@ async def apply_event(
     The move is one `INSERT … ON CONFLICT DO UPDATE … WHERE history_id < new`, so two replicas
     applying two events of one order at once always end on the newer one.
     """
-    state = change.state
-    keys = {"b_shop": shop_id, "b_order": change.order_id}
-    history = {
-        **keys,
+    [applied] = await apply_events(conn, [Applying(shop_id, change, event_id)], now)
+    return applied
+
+
+async def apply_events(
+    conn: AsyncConnection, changes: Sequence[Applying], now: datetime
+) -> list[OrderChange]:
+    """`apply_event` for changes of distinct orders, with one statement per step for all.
+
+    Distinct orders only: one multi-row upsert cannot move an order twice, and the second
+    change of an order must see the first (the caller applies it in a later call).
+    """
+    histories = [_history_values(c) for c in changes]
+    inserted = await conn.execute(_INSERT_HISTORY.on(conn), histories)
+    new = {(r.shop_id, r.order_id) for r in inserted}
+    fresh = [(c, h) for c, h in zip(changes, histories, strict=True) if _key(c) in new]
+    moved: dict[tuple[str, int], datetime | None] = {}
+    if fresh:
+        rows = await conn.execute(
+            _UPSERT_ORDER.on(conn), [_state_values(c, h, now) for c, h in fresh]
+        )
+        moved = {(r.shop_id, r.order_id): r.paid_at for r in rows}
+    # An older event never changes the state, but "was paid" stays a fact of the history.
+    paid_earlier = [
+        {"b_shop": c.shop_id, "b_order": c.change.order_id, "b_paid_at": c.change.occurred_at}
+        for c, _ in fresh
+        if _key(c) not in moved and c.change.state.paid
+    ]
+    if paid_earlier:
+        await conn.execute(_PAID_EARLIER, paid_earlier)
+    return [
+        OrderChange(new_history=True, moved_forward=True, paid_at=moved[_key(c)])
+        if _key(c) in moved
+        else OrderChange(new_history=_key(c) in new, moved_forward=False, paid_at=None)
+        for c in changes
+    ]
+
+
+def _key(applying: Applying) -> tuple[str, int]:
+    return applying.shop_id, applying.change.order_id
+
+
+def _history_values(applying: Applying) -> dict[str, Any]:
+    change, state = applying.change, applying.change.state
+    return {
+        "b_shop": applying.shop_id,
+        "b_order": change.order_id,
         "b_history": change.history_id,
         "b_state": state.id,
         "b_state_name": state.name,
         "b_paid": state.paid,
         "b_shipped": state.shipped,
         "b_occurred_at": change.occurred_at,
-        "b_event": event_id,
+        "b_event": applying.event_id,
     }
-    if (await conn.execute(_INSERT_HISTORY.on(conn), history)).first() is None:
-        return OrderChange(new_history=False, moved_forward=False, paid_at=None)
 
-    paid_at = change.occurred_at if state.paid else None
-    customer = change.customer
-    values = {
+
+def _state_values(applying: Applying, history: dict[str, Any], now: datetime) -> dict[str, Any]:
+    change, customer = applying.change, applying.change.customer
+    return {
         **history,
         "b_reference": change.reference,
         "b_customer": customer.id,
@@ -144,13 +197,7 @@ async def apply_event(
         "b_total_paid": change.total_paid,
         "b_ordered_at": change.ordered_at,
         "b_products": change.products,
-        "b_paid_at": paid_at,
+        "b_paid_at": change.occurred_at if change.state.paid else None,
         "b_now": now,
+        "b_created": now,
     }
-    row = (await conn.execute(_UPSERT_ORDER.on(conn), values)).first()
-    if row is not None:
-        return OrderChange(new_history=True, moved_forward=True, paid_at=row.paid_at)
-
-    if paid_at is not None:
-        await conn.execute(_PAID_EARLIER, {**keys, "b_paid_at": paid_at})
-    return OrderChange(new_history=True, moved_forward=False, paid_at=None)

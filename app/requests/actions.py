@@ -10,6 +10,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.errors import Conflict, NotFound
+from app.hooks import service as hooks
+from app.hooks.vocabulary import EventType
+from app.requests.events import request_event
 from app.requests.models import Delivery, ReviewRequest
 from app.requests.vocabulary import Kind, Reason, Status
 
@@ -42,11 +45,24 @@ async def cancel(conn: AsyncConnection, shop_id: str, request_id: int, now: date
     )
     if not cancelled.rowcount:
         raise Conflict("Nothing is left to send for this request (or it is being sent now).")
-    await conn.execute(
-        update(ReviewRequest)
-        .where(ReviewRequest.id == request_id, ReviewRequest.status == Status.SCHEDULED)
-        .values(status=Status.CANCELLED, reason=Reason.MANUAL, updated_at=now)
-    )
+    request = (
+        await conn.execute(
+            update(ReviewRequest)
+            .where(ReviewRequest.id == request_id, ReviewRequest.status == Status.SCHEDULED)
+            .values(status=Status.CANCELLED, reason=Reason.MANUAL, updated_at=now)
+            .returning(
+                ReviewRequest.public_id, ReviewRequest.order_id, ReviewRequest.email,
+                ReviewRequest.language, ReviewRequest.due_at,
+            )
+        )
+    ).first()  # fmt: skip
+    if request is not None:  # the request itself, not only its reminders, was cancelled
+        event = request_event(
+            request_id=request_id, public_id=request.public_id, shop_id=shop_id,
+            order_id=request.order_id, email=request.email, language=request.language,
+            status=Status.CANCELLED, reason=Reason.MANUAL, due_at=request.due_at,
+        )  # fmt: skip
+        await hooks.emit(conn, EventType.REQUEST_CANCELLED, [event], now)
 
 
 async def move(

@@ -1,18 +1,22 @@
 """Review requests: schedule on a trigger state, cancel on a cancel state, list and read."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.dialect import PerDialect
 from app.errors import NotFound
+from app.hooks import service as hooks
+from app.hooks.vocabulary import EventType
 from app.languages import pick_language
 from app.orders.changes import StatusChange
 from app.orders.service import normalize_email
 from app.pagination import page
+from app.requests.events import request_event
 from app.requests.exclusions import excluded_by
 from app.requests.models import Delivery, ReviewRequest
 from app.requests.rules import cancel_reason, due_time
@@ -21,7 +25,9 @@ from app.requests.vocabulary import Decision, Kind, Reason, Source, Status
 from app.shops.models import OrderState
 from app.shops.settings import ShopSettings
 
-# The partial unique index allows one live request per order: a repeat is a no-op.
+# The partial unique index allows one live request per order: a repeat is a no-op. Each
+# column has a bind of its own (`b_created`): SQLAlchemy's multi-row VALUES mishandles a
+# bind used twice in one row.
 _INSERT_REQUEST = PerDialect(
     lambda insert_: (
         insert_(ReviewRequest)
@@ -36,11 +42,13 @@ _INSERT_REQUEST = PerDialect(
             trigger_history_id=bindparam("b_history"),
             trigger_at=bindparam("b_trigger_at"),
             due_at=bindparam("b_due"),
-            created_at=bindparam("b_now"),
+            created_at=bindparam("b_created"),
             updated_at=bindparam("b_now"),
         )
         .on_conflict_do_nothing()
-        .returning(ReviewRequest.id)
+        .returning(
+            ReviewRequest.id, ReviewRequest.shop_id, ReviewRequest.order_id, ReviewRequest.public_id
+        )
     )
 )
 
@@ -54,7 +62,7 @@ _INSERT_FIRST_DELIVERY = insert(Delivery).values(
     last_error=bindparam("b_error"),
     due_at=bindparam("b_due"),
     attempts=0,
-    created_at=bindparam("b_now"),
+    created_at=bindparam("b_created"),
     updated_at=bindparam("b_now"),
 )
 
@@ -64,11 +72,8 @@ _SKIP_REQUEST = (
     .values(status=Status.SKIPPED, reason=bindparam("b_reason"), updated_at=bindparam("b_now"))
 )
 
-# Asked only when a new request is about to be scheduled: whether its address is suppressed.
-SuppressedCheck = Callable[[], Awaitable[bool]]
-
-_REQUESTS_OF_ORDER = select(ReviewRequest.id).where(
-    ReviewRequest.shop_id == bindparam("b_shop"), ReviewRequest.order_id == bindparam("b_order")
+_REQUESTS_OF_ORDERS = select(ReviewRequest.id, ReviewRequest.shop_id, ReviewRequest.order_id).where(
+    tuple_(ReviewRequest.shop_id, ReviewRequest.order_id).in_(bindparam("b_orders", expanding=True))
 )
 
 _CANCEL_REQUESTS = (
@@ -78,8 +83,12 @@ _CANCEL_REQUESTS = (
         ReviewRequest.status == Status.SCHEDULED,
     )
     .values(status=Status.CANCELLED, reason=bindparam("b_reason"), updated_at=bindparam("b_now"))
-    .returning(ReviewRequest.id)
-)
+    # What the `review_request.cancelled` event tells.
+    .returning(
+        ReviewRequest.id, ReviewRequest.public_id, ReviewRequest.shop_id, ReviewRequest.order_id,
+        ReviewRequest.email, ReviewRequest.language, ReviewRequest.due_at,
+    )
+)  # fmt: skip
 
 # Explicit ids, not a sub-select: before PostgreSQL first analyzes a new shop's rows, a
 # sub-select here was planned as a scan of every scheduled delivery (bench/cancel_plan.py).
@@ -91,6 +100,21 @@ _CANCEL_DELIVERIES = (
     )
     .values(status=Status.CANCELLED, reason=bindparam("b_reason"), updated_at=bindparam("b_now"))
 )
+
+
+# Asked only about new requests about to be scheduled: whether each one's address is
+# suppressed, one answer per order, in one look-up.
+SuppressedAmong = Callable[[Sequence["Entered"]], Awaitable[list[bool]]]
+SuppressedCheck = Callable[[], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class Entered:
+    """An order that has just moved to `change.state`, with its shop's settings."""
+
+    shop_id: str
+    settings: ShopSettings
+    change: StatusChange
 
 
 async def on_state(
@@ -107,23 +131,54 @@ async def on_state(
     A request created for an address that `suppressed()` says is on the shop's suppression
     list is recorded `skipped` (`suppressed`) at once, with nothing to send.
     """
-    state = change.state
-    if state.id in settings.cancel_state_ids:
-        cancelled = await cancel(conn, shop_id, change.order_id, cancel_reason(state.id), now)
-        return (Decision.CANCELLED, cancelled[0]) if cancelled else (Decision.NOTHING, None)
-    if state.id in settings.trigger_state_ids or await _triggers_by_name(
-        conn, shop_id, settings, change
-    ):
-        due = due_time(settings, change.occurred_at, settings.delay, _key(shop_id, change))
-        return await _schedule(
-            conn, shop_id, settings, change, Source.TRIGGER, due, now, suppressed
-        )
-    if settings.fallback_delay and state.shipped:
-        due = due_time(settings, change.occurred_at, settings.fallback_delay, _key(shop_id, change))
-        return await _schedule(
-            conn, shop_id, settings, change, Source.FALLBACK, due, now, suppressed
-        )
-    return Decision.NOTHING, None
+
+    async def among(_: Sequence[Entered]) -> list[bool]:
+        return [suppressed is not None and await suppressed()]
+
+    entered = [Entered(shop_id, settings, change)]
+    [decided] = await on_states(conn, entered, now, suppressed=among if suppressed else None)
+    return decided
+
+
+async def on_states(
+    conn: AsyncConnection,
+    entered: Sequence[Entered],
+    now: datetime,
+    *,
+    suppressed: SuppressedAmong | None = None,
+) -> list[tuple[Decision, int | None]]:
+    """`on_state` for orders that are all distinct, scheduling them with one statement per step.
+
+    Distinct orders only: a second change of an order must see what the first did.
+    """
+    decided: list[tuple[Decision, int | None]] = [(Decision.NOTHING, None)] * len(entered)
+    due: list[tuple[int, Source, str]] = []  # what to schedule: position, source, delay
+    cancels: list[int] = []
+    for index, item in enumerate(entered):
+        state, settings = item.change.state, item.settings
+        if state.id in settings.cancel_state_ids:
+            cancels.append(index)
+        elif state.id in settings.trigger_state_ids or await _triggers_by_name(
+            conn, item.shop_id, settings, item.change
+        ):
+            due.append((index, Source.TRIGGER, settings.delay))
+        elif settings.fallback_delay and state.shipped:
+            due.append((index, Source.FALLBACK, settings.fallback_delay))
+    if cancels:
+        orders = [
+            (
+                entered[i].shop_id,
+                entered[i].change.order_id,
+                cancel_reason(entered[i].change.state.id),
+            )
+            for i in cancels
+        ]
+        for index, cancelled in zip(cancels, await cancel_many(conn, orders, now), strict=True):
+            if cancelled:
+                decided[index] = Decision.CANCELLED, cancelled[0]
+    if due:
+        await _schedule(conn, entered, due, now, suppressed, decided)
+    return decided
 
 
 def _key(shop_id: str, change: StatusChange) -> str:
@@ -151,40 +206,58 @@ async def _triggers_by_name(
 
 async def _schedule(
     conn: AsyncConnection,
-    shop_id: str,
-    settings: ShopSettings,
-    change: StatusChange,
-    source: Source,
-    due: datetime,
+    entered: Sequence[Entered],
+    due: list[tuple[int, Source, str]],
     now: datetime,
-    suppressed: SuppressedCheck | None,
-) -> tuple[Decision, int | None]:
-    email = change.customer.email
-    request_id = await conn.scalar(
-        _INSERT_REQUEST.on(conn),
-        {
-            "b_shop": shop_id,
-            "b_order": change.order_id,
-            "b_email": email,
-            "b_email_normalized": normalize_email(email),
-            "b_language": pick_language(change.customer.language, settings.default_language),
-            "b_source": source,
-            "b_history": change.history_id,
-            "b_trigger_at": change.occurred_at,
-            "b_due": due,
-            "b_now": now,
-        },
-    )
-    if request_id is not None:
-        # Inserted as scheduled first, so the one-live-request-per-order index still decides
-        # whether this is a new request; only then is it skipped.
-        rule = None
-        if suppressed is not None and await suppressed():
+    suppressed: SuppressedAmong | None,
+    decided: list[tuple[Decision, int | None]],
+) -> None:
+    """Insert a request per order (fills `decided`); the live-request index says which are new."""
+    rows: list[dict[str, Any]] = []
+    for index, source, delay in due:
+        shop_id, settings, change = (
+            entered[index].shop_id,
+            entered[index].settings,
+            entered[index].change,
+        )
+        email = change.customer.email
+        rows.append(
+            {
+                "b_shop": shop_id,
+                "b_order": change.order_id,
+                "b_email": email,
+                "b_email_normalized": normalize_email(email),
+                "b_language": pick_language(change.customer.language, settings.default_language),
+                "b_source": source,
+                "b_history": change.history_id,
+                "b_trigger_at": change.occurred_at,
+                "b_due": due_time(settings, change.occurred_at, delay, _key(shop_id, change)),
+                "b_now": now,
+                "b_created": now,
+            }
+        )
+    inserted = (await conn.execute(_INSERT_REQUEST.on(conn), rows)).all()
+    ids = {(r.shop_id, r.order_id): r.id for r in inserted}
+    public_ids = {r.id: r.public_id for r in inserted}
+    new = [
+        (d, row, ids[row["b_shop"], row["b_order"]])
+        for d, row in zip(due, rows, strict=True)
+        if (row["b_shop"], row["b_order"]) in ids
+    ]
+    # Inserted as scheduled first, so the one-live-request-per-order index still decides
+    # whether each is a new request; only then is it skipped.
+    flags = [False] * len(new)
+    if suppressed is not None and new:
+        flags = await suppressed([entered[index] for (index, _, _), _, _ in new])
+    skips, deliveries, skipped_events = [], [], []
+    for ((index, source, _), row, request_id), is_suppressed in zip(new, flags, strict=True):
+        change, rule = entered[index].change, None
+        if is_suppressed:
             reason: Reason | None = Reason.SUPPRESSED
         else:
             rule = excluded_by(
-                settings.exclusions,
-                email_normalized=normalize_email(email),
+                entered[index].settings.exclusions,
+                email_normalized=row["b_email_normalized"],
                 product_ids=[int(p["id"]) for p in change.products],
                 group_ids=change.customer.group_ids,
                 total_paid=change.total_paid,
@@ -192,29 +265,46 @@ async def _schedule(
             )
             reason = Reason.EXCLUDED if rule else None
         if reason is not None:
-            skip = {"b_id": request_id, "b_reason": reason, "b_now": now}
-            await conn.execute(_SKIP_REQUEST, skip)
-        await conn.execute(
-            _INSERT_FIRST_DELIVERY,
+            skips.append({"b_id": request_id, "b_reason": reason, "b_now": now})
+            skipped_events.append(
+                request_event(
+                    request_id=request_id, public_id=public_ids[request_id],
+                    shop_id=row["b_shop"], order_id=row["b_order"], email=row["b_email"],
+                    language=row["b_language"], status=Status.SKIPPED, reason=reason,
+                )
+            )  # fmt: skip
+        deliveries.append(
             {
                 "b_request": request_id,
-                "b_shop": shop_id,
+                "b_shop": row["b_shop"],
                 "b_status": Status.SCHEDULED if reason is None else Status.SKIPPED,
                 "b_reason": reason,
                 "b_error": rule,  # the exclusion rule that matched, for the merchant
-                "b_due": due,
+                "b_due": row["b_due"],
                 "b_now": now,
-            },
+                "b_created": now,
+            }
         )
         if reason is not None:
-            return Decision.SKIPPED, request_id
-        decision = Decision.SCHEDULED if source is Source.TRIGGER else Decision.SCHEDULED_FALLBACK
-        return decision, request_id
-    if source is Source.TRIGGER:
-        moved = await _promote_fallback(conn, shop_id, change, due, now)
-        if moved is not None:
-            return Decision.RESCHEDULED, moved
-    return Decision.ALREADY_REQUESTED, None
+            decided[index] = Decision.SKIPPED, request_id
+        elif source is Source.TRIGGER:
+            decided[index] = Decision.SCHEDULED, request_id
+        else:
+            decided[index] = Decision.SCHEDULED_FALLBACK, request_id
+    if skips:
+        await conn.execute(_SKIP_REQUEST, skips)
+        await hooks.emit(conn, EventType.REQUEST_SKIPPED, skipped_events, now)
+    if deliveries:
+        await conn.execute(_INSERT_FIRST_DELIVERY, deliveries)
+    for (index, source, _), row in zip(due, rows, strict=True):
+        if (row["b_shop"], row["b_order"]) in ids:
+            continue
+        decided[index] = Decision.ALREADY_REQUESTED, None
+        if source is Source.TRIGGER:
+            change = entered[index].change
+            moved = await _promote_fallback(conn, row["b_shop"], change, row["b_due"], now)
+            if moved is not None:
+                decided[index] = Decision.RESCHEDULED, moved
 
 
 async def _promote_fallback(
@@ -251,14 +341,38 @@ async def cancel(
     conn: AsyncConnection, shop_id: str, order_id: int, reason: Reason, now: datetime
 ) -> list[int]:
     """Cancel the order's pending request and any e-mail still to come (reminders too)."""
-    of_order = {"b_shop": shop_id, "b_order": order_id}
-    all_ids = list((await conn.execute(_REQUESTS_OF_ORDER, of_order)).scalars())
-    if not all_ids:
-        return []
-    params = {"b_ids": all_ids, "b_reason": reason, "b_now": now}
-    ids = list((await conn.execute(_CANCEL_REQUESTS, params)).scalars())
-    await conn.execute(_CANCEL_DELIVERIES, params)
+    [ids] = await cancel_many(conn, [(shop_id, order_id, reason)], now)
     return ids
+
+
+async def cancel_many(
+    conn: AsyncConnection, orders: Sequence[tuple[str, int, Reason]], now: datetime
+) -> list[list[int]]:
+    """`cancel` for several (shop, order, reason): three statements for all (per reason)."""
+    keys = [(shop_id, order_id) for shop_id, order_id, _ in orders]
+    of_order: dict[tuple[str, int], list[int]] = {}
+    for row in await conn.execute(_REQUESTS_OF_ORDERS, {"b_orders": keys}):
+        of_order.setdefault((row.shop_id, row.order_id), []).append(row.id)
+    by_reason: dict[Reason, list[int]] = {}
+    for shop_id, order_id, reason in orders:
+        by_reason.setdefault(reason, []).extend(of_order.get((shop_id, order_id), []))
+    cancelled: set[int] = set()
+    events = []
+    for reason, ids in by_reason.items():
+        if ids:
+            params = {"b_ids": ids, "b_reason": reason, "b_now": now}
+            for r in await conn.execute(_CANCEL_REQUESTS, params):
+                cancelled.add(r.id)
+                events.append(
+                    request_event(
+                        request_id=r.id, public_id=r.public_id, shop_id=r.shop_id,
+                        order_id=r.order_id, email=r.email, language=r.language,
+                        status=Status.CANCELLED, reason=reason, due_at=r.due_at,
+                    )
+                )  # fmt: skip
+            await conn.execute(_CANCEL_DELIVERIES, params)
+    await hooks.emit(conn, EventType.REQUEST_CANCELLED, events, now)
+    return [[i for i in of_order.get(key, []) if i in cancelled] for key in keys]
 
 
 _ATTEMPTS = (

@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.alerts import service as alerts
 from app.dialect import PerDialect
 from app.errors import NotFound
+from app.hooks import service as hooks
+from app.hooks.vocabulary import EventType
 from app.orders.models import Order
 from app.pagination import page
 from app.requests.models import Delivery, ReviewRequest
@@ -19,6 +21,8 @@ from app.reviews.models import Review, ReviewProduct
 from app.shops.models import Shop
 from app.shops.settings import ShopSettings, parsed_settings
 from app.timeutil import parse_duration
+
+PUBLISHED = "published"  # the review status shown publicly
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,7 @@ async def save(
     second (unique request id), which then updates.
     """
     review_id = None
+    created = False
     if at.review is None:
         review_id = await conn.scalar(
             _INSERT_REVIEW.on(conn),
@@ -201,6 +206,7 @@ async def save(
             },
         )
     if review_id is not None:
+        created = True
         await _alert_if_low(conn, at, form, int(review_id), now)
     if review_id is None:
         existing = await conn.execute(
@@ -232,7 +238,45 @@ async def save(
                 for key, rating in form.product_ratings.items()
             ],
         )
+    if created:
+        await _emit_created(conn, at, form, int(review_id), now)
     return int(review_id)
+
+
+def _review_event(review: dict[str, Any]) -> hooks.Event:
+    """What a `review.*` event tells: the review as the reviews API shows it."""
+    keys = ("id", "request_id", "order_id", "rating", "comment", "nps", "language", "status",
+            "reply", "created_at", "updated_at")  # fmt: skip
+    data = {k: review.get(k) for k in keys}
+    data["products"] = [
+        {"product_id": p["product_id"], "product_attribute_id": p["product_attribute_id"],
+         "name": p.get("name"), "rating": p["rating"]}
+        for p in review.get("products", [])
+    ]  # fmt: skip
+    return hooks.Event(review["shop_id"], data)
+
+
+async def _emit_created(
+    conn: AsyncConnection, at: ReviewTarget, form: Submission, review_id: int, now: datetime
+) -> None:
+    """`review.submitted`, and `review.published` too when the shop publishes at once."""
+    status = at.settings.review_default_status
+    names = {p.key: p for p in at.products}
+    review = {
+        "id": review_id, "shop_id": at.shop_id, "request_id": at.request_id,
+        "order_id": at.order_id, "rating": form.rating, "comment": form.comment,
+        "nps": form.nps, "language": at.language, "status": status, "reply": None,
+        "created_at": now, "updated_at": now,
+        "products": [
+            {"product_id": names[key].product_id, "product_attribute_id": names[key].attribute_id,
+             "name": names[key].name, "rating": rating}
+            for key, rating in form.product_ratings.items()
+        ],
+    }  # fmt: skip
+    event = [_review_event(review)]
+    await hooks.emit(conn, EventType.REVIEW_SUBMITTED, event, now)
+    if status == PUBLISHED:
+        await hooks.emit(conn, EventType.REVIEW_PUBLISHED, event, now)
 
 
 async def _alert_if_low(
@@ -330,6 +374,11 @@ async def moderate(
     now: datetime,
 ) -> dict[str, Any]:
     """Change a review's status or the merchant's public reply; returns the review."""
+    before = await conn.scalar(
+        select(Review.status)
+        .where(Review.shop_id == shop_id, Review.id == review_id)
+        .with_for_update()
+    )
     values: dict[str, Any] = {"updated_at": now}
     if "status" in changes:
         values["status"] = changes["status"]
@@ -344,6 +393,8 @@ async def moderate(
     row = (await conn.execute(select(Review).where(Review.id == review_id))).mappings().one()
     rows = [dict(row)]
     await _attach_products(conn, rows)
+    if before != PUBLISHED and rows[0]["status"] == PUBLISHED:
+        await hooks.emit(conn, EventType.REVIEW_PUBLISHED, [_review_event(rows[0])], now)
     return rows[0]
 
 

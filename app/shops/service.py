@@ -1,14 +1,14 @@
 """Shops: creation, authentication, keys and secrets, settings, catalogue, sending pause."""
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy import Row, bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.errors import InvalidInput, NotFound, Unauthorized, validation_errors
@@ -229,7 +229,7 @@ _WEBHOOK_AUTH = (
         ShopWebhookSecret,
         (ShopWebhookSecret.shop_id == Shop.id) & _active_secret(bindparam("b_now")),
     )
-    .where(Shop.id == bindparam("b_shop"))
+    .where(Shop.id.in_(bindparam("b_shops", expanding=True)))
 )
 
 
@@ -237,18 +237,37 @@ async def webhook_auth(
     conn: AsyncConnection, shop_id: str, secret_key: str, now: datetime
 ) -> ShopAuth | None:
     """The active webhook secrets of a shop, or None when there is no such shop."""
-    if not is_shop_id(shop_id):
-        return None
-    rows = (await conn.execute(_WEBHOOK_AUTH, {"b_shop": shop_id, "b_now": now})).all()
-    if not rows:
-        return None
-    keys = tuple(
-        _hmac_key(secret_key, row.secret_encrypted)
-        for row in rows
-        if row.secret_encrypted is not None
-    )
-    settings = parsed_settings(shop_id, rows[0].updated_at, rows[0].settings)
-    return ShopAuth(shop_id, keys, settings, address_key(secret_key))
+    return (await webhook_auths(conn, [shop_id], secret_key, now)).get(shop_id)
+
+
+async def webhook_auths(
+    conn: AsyncConnection, shop_ids: Iterable[str], secret_key: str, now: datetime
+) -> dict[str, ShopAuth]:
+    """`webhook_auth` of several shops in one query; shops that do not exist are left out.
+
+    Read at every call, never cached: a rotated secret or new settings count at once. Only
+    what a stored row determines is cached (the decrypted key, the parsed settings).
+    """
+    wanted = sorted({shop_id for shop_id in shop_ids if is_shop_id(shop_id)})
+    if not wanted:
+        return {}
+    rows = (await conn.execute(_WEBHOOK_AUTH, {"b_shops": wanted, "b_now": now})).all()
+    by_shop: dict[str, list[Row[Any]]] = {}
+    for row in rows:
+        by_shop.setdefault(row.id, []).append(row)
+    return {
+        shop_id: ShopAuth(
+            shop_id,
+            tuple(
+                _hmac_key(secret_key, r.secret_encrypted)
+                for r in shop_rows
+                if r.secret_encrypted is not None
+            ),
+            parsed_settings(shop_id, shop_rows[0].updated_at, shop_rows[0].settings),
+            address_key(secret_key),
+        )
+        for shop_id, shop_rows in by_shop.items()
+    }
 
 
 @lru_cache(maxsize=4096)

@@ -3,7 +3,7 @@
 A new event type is one more entry in `HANDLERS`; the inbox itself does not change.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,10 +38,28 @@ class Applied:
 
 
 @dataclass(frozen=True)
+class Received:
+    """An event recorded as `event_id`, to apply in a batch."""
+
+    shop: ShopAuth
+    event: Any
+    event_id: int
+
+
+# Applies events of a batch that all have distinct `order_key`s, with one statement per step.
+ApplyMany = Callable[[AsyncConnection, Sequence[Received], datetime], Awaitable[list[Applied]]]
+
+
+@dataclass(frozen=True)
 class Handler:
     model: type[BaseModel]
     file: Callable[[Any, str], Filing]
     apply: Callable[[AsyncConnection, ShopAuth, Any, int, datetime], Awaitable[Applied]]
+    # Set-based application for group commit: None means the event is applied on its own,
+    # after every event before it in the batch and before every event after it.
+    apply_many: ApplyMany | None = None
+    # Events of a shop with the same key are applied one after another, in arrival order.
+    order_key: Callable[[Any], int | None] = lambda _: None
 
 
 def aware(moment: datetime, tz: str) -> datetime:
@@ -91,21 +109,53 @@ def _file_status(event: OrderStatusChanged, tz: str) -> Filing:
 async def _apply_status(
     conn: AsyncConnection, shop: ShopAuth, event: OrderStatusChanged, event_id: int, now: datetime
 ) -> Applied:
-    change = status_change(event, shop.settings.timezone)
-    applied = await orders.apply_event(conn, shop.id, change, event_id, now)
-    if not applied.new_history:
-        return Applied(Outcome.DUPLICATE_HISTORY)
-    if not applied.moved_forward:
-        return Applied(Outcome.IGNORED_OLDER)
+    [applied] = await _apply_statuses(conn, [Received(shop, event, event_id)], now)
+    return applied
 
-    async def suppressed() -> bool:
-        email_hash = suppressions.hash_email(shop.address_key, change.customer.email)
-        return await suppressions.is_suppressed(conn, shop.id, email_hash)
 
-    decision, request_id = await requests.on_state(
-        conn, shop.id, shop.settings, change, now, suppressed=suppressed
-    )
-    return Applied(Outcome(decision.value), request_id)
+async def _apply_statuses(
+    conn: AsyncConnection, received: Sequence[Received], now: datetime
+) -> list[Applied]:
+    """Status changes of distinct orders: each order moves, then the rules run for those that
+    moved forward."""
+    changes = [status_change(r.event, r.shop.settings.timezone) for r in received]
+    applying = [
+        orders.Applying(r.shop.id, c, r.event_id) for r, c in zip(received, changes, strict=True)
+    ]
+    applied = await orders.apply_events(conn, applying, now)
+    results = [
+        Applied(Outcome.RECORDED)
+        if a.moved_forward
+        else Applied(Outcome.IGNORED_OLDER if a.new_history else Outcome.DUPLICATE_HISTORY)
+        for a in applied
+    ]
+    moved = [i for i, a in enumerate(applied) if a.moved_forward]
+    if not moved:
+        return results
+    shops = {r.shop.id: r.shop for r in received}
+    entered = [
+        requests.Entered(received[i].shop.id, received[i].shop.settings, changes[i]) for i in moved
+    ]
+
+    async def suppressed(among: Sequence[requests.Entered]) -> list[bool]:
+        hashes = [
+            (
+                e.shop_id,
+                suppressions.hash_email(shops[e.shop_id].address_key, e.change.customer.email),
+            )
+            for e in among
+        ]
+        found = await suppressions.suppressed_among(conn, hashes)
+        return [h in found for h in hashes]
+
+    decided = await requests.on_states(conn, entered, now, suppressed=suppressed)
+    for i, (decision, request_id) in zip(moved, decided, strict=True):
+        results[i] = Applied(Outcome(decision.value), request_id)
+    return results
+
+
+def _order_of(event: OrderStatusChanged) -> int:
+    return event.data.order.id
 
 
 def _file_states(_: OrderStatesReplaced, __: str) -> Filing:
@@ -141,8 +191,17 @@ async def _apply_return(
     return Applied(Outcome.RECORDED)
 
 
+async def _apply_returns(
+    _: AsyncConnection, received: Sequence[Received], __: datetime
+) -> list[Applied]:
+    return [Applied(Outcome.RECORDED) for _ in received]
+
+
 HANDLERS: dict[str, Handler] = {
-    "order.status_changed": Handler(OrderStatusChanged, _file_status, _apply_status),
+    "order.status_changed": Handler(
+        OrderStatusChanged, _file_status, _apply_status, _apply_statuses, _order_of
+    ),
+    # The catalogue decides which states trigger by name: applied alone, in arrival order.
     "shop.order_states": Handler(OrderStatesReplaced, _file_states, _apply_states),
-    "order.return_requested": Handler(ReturnRequested, _file_return, _apply_return),
+    "order.return_requested": Handler(ReturnRequested, _file_return, _apply_return, _apply_returns),
 }

@@ -84,7 +84,7 @@ def _refuse_unstorable(value: Any, loc: tuple[str | int, ...] = ("body",)) -> No
             _refuse_unstorable(item, (*loc, index))
 
 
-_INSERT_EVENT = PerDialect(
+INSERT_EVENT = PerDialect(
     lambda insert_: (
         insert_(WebhookEvent)
         .values(
@@ -99,15 +99,38 @@ _INSERT_EVENT = PerDialect(
             payload=bindparam("b_payload"),
         )
         .on_conflict_do_nothing()
-        .returning(WebhookEvent.id)
+        .returning(WebhookEvent.id, WebhookEvent.shop_id, WebhookEvent.webhook_id)
     )
 )
 
-_SET_OUTCOME = (
+SET_OUTCOME = (
     update(WebhookEvent)
     .where(WebhookEvent.id == bindparam("b_id"))
     .values(outcome=bindparam("b_outcome"), request_id=bindparam("b_request"))
 )
+
+
+def event_values(
+    shop_id: str,
+    webhook_id: str,
+    kind: str,
+    filing: Filing,
+    handled: bool,
+    body: bytes,
+    now: datetime,
+) -> dict[str, Any]:
+    """The parameters of `INSERT_EVENT` for one event."""
+    return {
+        "b_shop": shop_id,
+        "b_webhook_id": webhook_id,
+        "b_type": kind[:64],
+        "b_order": filing.order_id,
+        "b_history": filing.history_id,
+        "b_occurred_at": filing.occurred_at,
+        "b_now": now,
+        "b_outcome": Outcome.RECORDED if handled else Outcome.IGNORED_TYPE,
+        "b_payload": body.decode(),
+    }
 
 
 async def receive(
@@ -122,20 +145,8 @@ async def receive(
     """Record the event (once per webhook-id) and apply it. Returns the HTTP status and body."""
     handler = HANDLERS.get(kind) if event is not None else None
     filing = handler.file(event, shop.settings.timezone) if handler else Filing()
-    event_id = await conn.scalar(
-        _INSERT_EVENT.on(conn),
-        {
-            "b_shop": shop.id,
-            "b_webhook_id": webhook_id,
-            "b_type": kind[:64],
-            "b_order": filing.order_id,
-            "b_history": filing.history_id,
-            "b_occurred_at": filing.occurred_at,
-            "b_now": now,
-            "b_outcome": Outcome.RECORDED if handler else Outcome.IGNORED_TYPE,
-            "b_payload": body.decode(),
-        },
-    )
+    values = event_values(shop.id, webhook_id, kind, filing, handler is not None, body, now)
+    event_id = await conn.scalar(INSERT_EVENT.on(conn), values)
     if event_id is None:
         existing = await conn.scalar(
             select(WebhookEvent.id).where(
@@ -149,7 +160,7 @@ async def receive(
     applied: Applied = await handler.apply(conn, shop, event, event_id, now)
     if applied.outcome is not Outcome.RECORDED:
         await conn.execute(
-            _SET_OUTCOME,
+            SET_OUTCOME,
             {"b_id": event_id, "b_outcome": applied.outcome, "b_request": applied.request_id},
         )
     return 202, WebhookAccepted(status="accepted", event_id=event_id)

@@ -1,0 +1,1 @@
+"""Outgoing webhooks: the merchant's endpoints, signed events to them on a durable leased queue."""
