@@ -265,7 +265,7 @@ class Dispatcher:
                 error = rule if reason is Reason.EXCLUDED else None
                 await self._final(claim, now, stats, Status.SKIPPED, reason, error)
                 return
-            reminder_due = outcomes.next_reminder_due(claim, now)
+            reminder = outcomes.next_reminder(claim, now)
         except DatabaseLost:
             raise
         except Exception as exc:
@@ -288,7 +288,7 @@ class Dispatcher:
             transport, relay = connections.relay, ""
         throttle = self._throttle(relay, claim.mail_server_connections)
         if await self._send(claim, message, transport, throttle, run):
-            sent = outcomes.Sent(claim, now, reminder_due, dry_run)
+            sent = outcomes.Sent(claim, now, reminder, dry_run)
             if await self._recorder.record(sent, self._deadline(claim, now)):
                 stats.sent += 1
                 counters.delivery_finished(Status.SENT, None)

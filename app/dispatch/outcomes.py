@@ -18,7 +18,7 @@ from app.hooks import service as hooks
 from app.hooks.vocabulary import EventType
 from app.requests.events import request_event
 from app.requests.models import Delivery, ReviewRequest
-from app.requests.rules import due_time
+from app.requests.rules import due_time, window_from
 from app.requests.vocabulary import Kind, Reason, Status
 from app.suppressions import service as suppressions
 from app.suppressions.vocabulary import SuppressionReason
@@ -100,6 +100,7 @@ _INSERT_REMINDER = insert(Delivery).values(
     seq=bindparam("b_seq"),
     status=Status.SCHEDULED,
     due_at=bindparam("b_due"),
+    window_from=bindparam("b_window_from"),
     attempts=0,
     created_at=bindparam("b_now"),
     updated_at=bindparam("b_now"),
@@ -132,8 +133,14 @@ async def _record(
     return True
 
 
-def next_reminder_due(claim: Claim, sent_at: datetime) -> datetime | None:
-    """When the reminder after this e-mail is due, if the shop configured one.
+@dataclass(frozen=True)
+class NextReminder:
+    due: datetime
+    window_from: datetime | None  # when its delay ends, if the send window moved it
+
+
+def next_reminder(claim: Claim, sent_at: datetime) -> NextReminder | None:
+    """The reminder after this e-mail, if the shop configured one.
 
     Computed before the message is handed to SMTP, so that recording a sent e-mail can
     never fail on the shop's settings (and send it again after the lease).
@@ -142,7 +149,9 @@ def next_reminder_due(claim: Claim, sent_at: datetime) -> datetime | None:
     if claim.seq >= len(settings.reminders):
         return None
     key = f"{claim.shop_id}:{claim.order_id}:{claim.seq + 1}"
-    return due_time(settings, sent_at, settings.reminders[claim.seq], key)
+    delay = settings.reminders[claim.seq]
+    due = due_time(settings, sent_at, delay, key)
+    return NextReminder(due, window_from(settings, sent_at, delay, due))
 
 
 @dataclass(frozen=True)
@@ -151,7 +160,7 @@ class Sent:
 
     claim: Claim
     at: datetime
-    reminder_due: datetime | None
+    reminder: NextReminder | None
     dry_run: bool
 
 
@@ -195,11 +204,12 @@ async def mark_sent(conn: AsyncConnection, sent: Sequence[Sent], worker: str) ->
             "b_request": s.claim.request_id,
             "b_shop": s.claim.shop_id,
             "b_seq": s.claim.seq + 1,
-            "b_due": s.reminder_due,
+            "b_due": s.reminder.due,
+            "b_window_from": s.reminder.window_from,
             "b_now": s.at,
         }
         for s in sent
-        if s.reminder_due is not None and s.claim.delivery_id in recorded
+        if s.reminder is not None and s.claim.delivery_id in recorded
     ]
     if reminders:
         await conn.execute(_INSERT_REMINDER, reminders)

@@ -200,6 +200,7 @@ _TAKE = (
         status=Status.SENDING,
         claimed_by=bindparam("b_worker"),
         claim_expires_at=bindparam("b_until"),
+        claimed_at=bindparam("b_now"),
         attempts=Delivery.attempts + 1,
         message_id=func.coalesce(Delivery.message_id, _MESSAGE_ID),
         updated_at=bindparam("b_now"),

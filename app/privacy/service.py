@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.dialect import PerDialect
 from app.orders.models import Order
 from app.orders.service import normalize_email
-from app.requests.models import Delivery, ReviewRequest
+from app.requests.models import Delivery, RequestStep, ReviewRequest
 from app.reviews.models import Review, ReviewProduct
 from app.security import address_hash, address_key
 from app.suppressions.models import Suppression
@@ -171,6 +171,12 @@ async def erase(
     )
     await conn.execute(
         update(Delivery).where(Delivery.request_id.in_(request_ids)).values(last_error=None)
+    )
+    # A re-queue's step quotes the SMTP error, which may name the address.
+    await conn.execute(
+        update(RequestStep)
+        .where(RequestStep.request_id.in_(request_ids), RequestStep.step == "re-queued")
+        .values(detail="by hand, with fresh attempts")
     )
     reviews = await conn.execute(
         update(Review)

@@ -14,6 +14,7 @@ from app.hooks import service as hooks
 from app.hooks.vocabulary import EventType
 from app.requests.events import request_event
 from app.requests.models import Delivery, ReviewRequest
+from app.requests.timeline import record as record_steps
 from app.requests.vocabulary import Kind, Reason, Status
 
 
@@ -80,6 +81,8 @@ async def move(
     kinds = list(moved.scalars())
     if not kinds:
         raise Conflict("No e-mail of this request is scheduled.")
+    what = "sent now by hand" if due <= now else f"rescheduled by hand to {due.isoformat()}"
+    await record_steps(conn, [(request_id, now, "moved", what)])
     if Kind.FIRST in kinds:
         await conn.execute(
             update(ReviewRequest)
@@ -101,6 +104,14 @@ async def requeue(conn: AsyncConnection, shop_id: str, request_id: int, now: dat
         )
         if newer is not None:
             raise Conflict(f"Request {newer} of the same order is live: re-queue nothing.")
+    # What failed, for the timeline: the delivery's own row forgets it on the re-queue.
+    why = (
+        await conn.execute(
+            select(Delivery.reason, Delivery.last_error).where(
+                Delivery.request_id == request_id, Delivery.status == Status.FAILED
+            )
+        )
+    ).first()
     failed = await conn.execute(
         update(Delivery)
         .where(Delivery.request_id == request_id, Delivery.status == Status.FAILED)
@@ -116,6 +127,10 @@ async def requeue(conn: AsyncConnection, shop_id: str, request_id: int, now: dat
     )
     if not list(failed.scalars()):
         raise Conflict("No e-mail of this request has failed.")
+    assert why is not None
+    had = (why.reason or "") + (f": {why.last_error}" if why.last_error else "")
+    detail = f"by hand, with fresh attempts (it had failed, {had})"
+    await record_steps(conn, [(request_id, now, "re-queued", detail)])
     if status == Status.FAILED:
         # Live again: the one-live-request-per-order index refuses it if a newer request exists.
         await conn.execute(

@@ -99,6 +99,26 @@ class Delivery(Base):
     dry_run: Mapped[bool] = mapped_column(default=False, server_default=false())
     # The first time a link of this e-mail was followed by a person (not a mail scanner).
     clicked_at: Mapped[datetime | None]
+    # When the delay ended, if the send window (or the spread) moved the e-mail later.
+    window_from: Mapped[datetime | None]
+    # When a worker last claimed it (kept after the outcome, for the timeline).
+    claimed_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class RequestStep(Base):
+    """A step of a request that no other row records: a move by a settings change or by hand,
+    a re-queue. Written off the hot path; read by the timeline."""
+
+    __tablename__ = "request_steps"
+    __table_args__ = (Index("ix_request_steps_request", "request_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("review_requests.id", ondelete="CASCADE")
+    )
+    at: Mapped[datetime]
+    step: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(String(500))

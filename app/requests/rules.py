@@ -12,6 +12,20 @@ from app.timeutil import add_duration, next_in_window, parse_duration
 _REASON_BY_STATE: dict[int, Reason] = {7: Reason.ORDER_REFUNDED, 8: Reason.PAYMENT_ERROR}
 
 
+def delay_end(settings: ShopSettings, start: datetime, delay: str) -> datetime:
+    """`start + delay`, days counted in the shop's calendar: when the e-mail would be due
+    without the send window."""
+    return add_duration(start, parse_duration(delay), ZoneInfo(settings.timezone))
+
+
+def window_from(
+    settings: ShopSettings, start: datetime, delay: str, due: datetime
+) -> datetime | None:
+    """When the delay ended, if the send window (or the spread) moved the e-mail to `due`."""
+    end = delay_end(settings, start, delay)
+    return end if end != due else None
+
+
 def due_time(
     settings: ShopSettings, start: datetime, delay: str, spread_key: str | None = None
 ) -> datetime:
@@ -22,7 +36,7 @@ def due_time(
     leave in the same second.
     """
     tz = ZoneInfo(settings.timezone)
-    due = add_duration(start, parse_duration(delay), tz)
+    due = delay_end(settings, start, delay)
     window = settings.send_window.to_window() if settings.send_window else None
     moved = next_in_window(due, window, tz)
     if moved == due or window is None or spread_key is None or not settings.send_spread:

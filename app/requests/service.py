@@ -19,7 +19,8 @@ from app.pagination import page
 from app.requests.events import request_event
 from app.requests.exclusions import excluded_by
 from app.requests.models import Delivery, ReviewRequest
-from app.requests.rules import cancel_reason, due_time
+from app.requests.rules import cancel_reason, due_time, window_from
+from app.requests.timeline import record as record_steps
 from app.requests.timeline import timeline
 from app.requests.vocabulary import Decision, Kind, Reason, Source, Status
 from app.shops.models import OrderState
@@ -61,6 +62,7 @@ _INSERT_FIRST_DELIVERY = insert(Delivery).values(
     reason=bindparam("b_reason"),
     last_error=bindparam("b_error"),
     due_at=bindparam("b_due"),
+    window_from=bindparam("b_window_from"),
     attempts=0,
     created_at=bindparam("b_created"),
     updated_at=bindparam("b_now"),
@@ -214,6 +216,7 @@ async def _schedule(
 ) -> None:
     """Insert a request per order (fills `decided`); the live-request index says which are new."""
     rows: list[dict[str, Any]] = []
+    moved_from: list[datetime | None] = []  # when each delay ended, if the window moved it
     for index, source, delay in due:
         shop_id, settings, change = (
             entered[index].shop_id,
@@ -236,12 +239,13 @@ async def _schedule(
                 "b_created": now,
             }
         )
+        moved_from.append(window_from(settings, change.occurred_at, delay, rows[-1]["b_due"]))
     inserted = (await conn.execute(_INSERT_REQUEST.on(conn), rows)).all()
     ids = {(r.shop_id, r.order_id): r.id for r in inserted}
     public_ids = {r.id: r.public_id for r in inserted}
     new = [
-        (d, row, ids[row["b_shop"], row["b_order"]])
-        for d, row in zip(due, rows, strict=True)
+        (d, {**row, "b_window_from": moved}, ids[row["b_shop"], row["b_order"]])
+        for d, row, moved in zip(due, rows, moved_from, strict=True)
         if (row["b_shop"], row["b_order"]) in ids
     ]
     # Inserted as scheduled first, so the one-live-request-per-order index still decides
@@ -281,6 +285,7 @@ async def _schedule(
                 "b_reason": reason,
                 "b_error": rule,  # the exclusion rule that matched, for the merchant
                 "b_due": row["b_due"],
+                "b_window_from": row["b_window_from"],
                 "b_now": now,
                 "b_created": now,
             }
@@ -448,6 +453,7 @@ async def reschedule_after_settings(
         await conn.execute(
             select(
                 Delivery.id,
+                Delivery.request_id,
                 Delivery.kind,
                 Delivery.seq,
                 Delivery.due_at,
@@ -462,23 +468,43 @@ async def reschedule_after_settings(
     ).all()
     moves: list[dict[str, object]] = []
     dropped: list[int] = []
+    steps: list[tuple[int, datetime, str, str]] = []
     for row in rows:
         key = f"{shop_id}:{row.order_id}:{row.seq}"
+        name = "first e-mail" if row.kind == Kind.FIRST else f"reminder {row.seq}"
         if row.kind == Kind.FIRST:
             delay = new.delay if row.source == Source.TRIGGER else new.fallback_delay
             if delay is None:
                 continue  # fallback turned off: the request keeps its time
-            due = due_time(new, row.trigger_at, delay, key)
+            start = row.trigger_at
         elif row.seq <= len(new.reminders):
             previous = await _previous_sent_at(conn, row.id, row.seq)
             if previous is None:
                 continue
-            due = due_time(new, previous, new.reminders[row.seq - 1], key)
+            start, delay = previous, new.reminders[row.seq - 1]
         else:
             dropped.append(row.id)
+            steps.append((row.request_id, now, "cancelled", f"{name}: no longer in the settings"))
             continue
+        due = due_time(new, start, delay, key)
         if due != row.due_at:
-            moves.append({"b_id": row.id, "b_due": due, "b_now": now})
+            moves.append(
+                {
+                    "b_id": row.id,
+                    "b_due": due,
+                    "b_window_from": window_from(new, start, delay, due),
+                    "b_now": now,
+                }
+            )
+            steps.append(
+                (
+                    row.request_id,
+                    now,
+                    "rescheduled",
+                    f"{name}: the shop's settings changed, due "
+                    f"{row.due_at.isoformat()} → {due.isoformat()}",
+                )
+            )
     for start in range(0, len(moves), _BATCH):
         await conn.execute(_MOVE_DELIVERY, moves[start : start + _BATCH])
     await conn.execute(_MOVE_REQUESTS, {"b_shop": shop_id})
@@ -488,13 +514,18 @@ async def reschedule_after_settings(
             .where(Delivery.id.in_(dropped))
             .values(status=Status.CANCELLED, reason=Reason.MANUAL, updated_at=now)
         )
+    await record_steps(conn, steps)
     return len(moves) + len(dropped)
 
 
 _MOVE_DELIVERY = (
     update(Delivery)
     .where(Delivery.id == bindparam("b_id"))
-    .values(due_at=bindparam("b_due"), updated_at=bindparam("b_now"))
+    .values(
+        due_at=bindparam("b_due"),
+        window_from=bindparam("b_window_from"),
+        updated_at=bindparam("b_now"),
+    )
 )
 
 # A scheduled request's due time is its first e-mail's.

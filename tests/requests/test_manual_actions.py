@@ -142,8 +142,9 @@ async def test_the_timeline_tells_each_step_in_order(
     # Created by the webhook in one transaction (one instant), then sent, then the reminder
     # scheduled as it was sent, then the merchant's cancel.
     assert sorted(names[:3]) == ["created", "event scheduled", "scheduled"], steps
-    assert names[3:] == ["sent", "scheduled", "cancelled"], steps
+    assert names[3:] == ["claimed", "sent", "scheduled", "cancelled"], steps
     by_step = {s["step"]: s["detail"] for s in steps}
+    assert by_step["claimed"] == "first e-mail, attempt 1"
     assert by_step["event scheduled"].startswith("webhook msg_")
     assert by_step["sent"].startswith("first e-mail, Message-ID <relance.")
     assert by_step["cancelled"] == "reminder 1, manual"
