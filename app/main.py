@@ -14,7 +14,7 @@ from app.emailtemplates.router import router as templates_router
 from app.errors import install_handlers
 from app.hooks.router import router as hooks_router
 from app.privacy.router import router as privacy_router
-from app.requests import service as requests_service
+from app.requests import rescheduling
 from app.requests import timeline as request_timeline
 from app.requests.router import router as requests_router
 from app.reviews import service as reviews_service
@@ -30,7 +30,7 @@ from app.webhooks.router import router as webhooks_router
 log = logging.getLogger("relance")
 
 # Domains that react to a shop's new settings, without shops importing them.
-shops_service.SETTINGS_LISTENERS[:] = [requests_service.reschedule_after_settings]
+shops_service.SETTINGS_LISTENERS[:] = [rescheduling.reschedule_after_settings]
 # What other domains add to a request's timeline.
 request_timeline.SOURCES[:] = [webhooks_service.timeline_steps, reviews_service.timeline_steps]
 

@@ -2,9 +2,7 @@
 
 import asyncio
 import logging
-import time
-import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,12 +10,11 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import counters
-from app.alerts import service as alerts
 from app.config import Settings
 from app.db import transaction, utcnow
 from app.dispatch import outcomes, service
 from app.dispatch.pacing import RateLimiter, Throttle
-from app.dispatch.recorder import DatabaseLost, SentRecorder, commit_within
+from app.dispatch.recording import DatabaseLost, Outcomes, TickStats
 from app.dispatch.service import Claim
 from app.errors import is_database_unavailable
 from app.mail.message import Outgoing
@@ -37,7 +34,6 @@ from app.requests.exclusions import excluded_by
 from app.requests.rules import skip_reason
 from app.requests.vocabulary import Kind, Reason, Status
 from app.security import address_key, decrypt
-from app.shops import service as shops
 from app.shops.dkim import sign as dkim_sign
 
 log = logging.getLogger("relance.dispatch")
@@ -47,18 +43,6 @@ TAKE_OVER_EVERY = timedelta(seconds=10)  # between two looks for claims whose le
 DUE_SHOPS_EVERY = timedelta(seconds=1)  # a shop newly due waits at most this for its turn
 THROTTLED_TURNS = 4  # a message the relay throttled this often is retried later instead
 THROTTLED_PAUSE = 1.0  # seconds before it is offered again; doubles each turn
-
-
-@dataclass
-class TickStats:
-    sent: int = 0
-    skipped: int = 0
-    failed: int = 0
-    retried: int = 0
-    released: int = 0
-    lost: int = 0
-    throttled: int = 0  # "slow down" answers from a relay (the message went back in line)
-    paused_shops: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -131,7 +115,7 @@ class Dispatcher:
         self._next_take_over: datetime | None = None
         self._due_shops: list[str] = []
         self._due_shops_at: datetime | None = None
-        self._recorder = SentRecorder(engine, self.worker)
+        self._outcomes = Outcomes(engine, self.worker, settings, self._address_key)
         self._stopping = False
 
     async def tick(self, now: datetime | None = None) -> TickStats:
@@ -148,7 +132,7 @@ class Dispatcher:
                 for _ in senders:
                     await run.queue.put(None)
                 await asyncio.gather(*senders)
-                await self._release(run.leftover, run.clock(), run.stats)
+                await self._outcomes.release(run.leftover, run.clock(), run.stats)
         stats = run.stats
         if stats.sent or stats.skipped or stats.failed or stats.retried:
             log.info(
@@ -263,20 +247,22 @@ class Dispatcher:
             reason = self._skip_reason(claim, now, excluded=rule is not None)
             if reason is not None:
                 error = rule if reason is Reason.EXCLUDED else None
-                await self._final(claim, now, stats, Status.SKIPPED, reason, error)
+                await self._outcomes.final(claim, now, stats, Status.SKIPPED, reason, error)
                 return
             reminder = outcomes.next_reminder(claim, now)
         except DatabaseLost:
             raise
         except Exception as exc:
-            await self._internal_error(claim, now, exc, stats)
+            await self._outcomes.internal_error(claim, now, exc, stats)
             return
         try:
             message = self._message(claim, now)
         except Exception as exc:  # a template bug must not wedge the queue
             log.error("delivery %s: rendering failed: %s", claim.delivery_id, type(exc).__name__)
             error = f"{type(exc).__name__}: {exc}"[:500]
-            await self._final(claim, now, stats, Status.FAILED, Reason.RENDER_FAILED, error)
+            await self._outcomes.final(
+                claim, now, stats, Status.FAILED, Reason.RENDER_FAILED, error
+            )
             return
         dry_run = claim.settings.dry_run
         transport: Transport
@@ -289,7 +275,7 @@ class Dispatcher:
         throttle = self._throttle(relay, claim.mail_server_connections)
         if await self._send(claim, message, transport, throttle, run):
             sent = outcomes.Sent(claim, now, reminder, dry_run)
-            if await self._recorder.record(sent, self._deadline(claim, now)):
+            if await self._outcomes.sent.record(sent, self._outcomes.deadline(claim, now)):
                 stats.sent += 1
                 counters.delivery_finished(Status.SENT, None)
             else:
@@ -330,12 +316,12 @@ class Dispatcher:
                     # Whether the message left is unknown: the next goes on a fresh connection.
                     counters.smtp_error("internal")
                     await transport.close()
-                    await self._internal_error(claim, now, exc, stats)
+                    await self._outcomes.internal_error(claim, now, exc, stats)
                     return False
             # Back in line, outside the slot: the others go on at the lowered concurrency.
             await asyncio.sleep(THROTTLED_PAUSE * 2**turn)
         # Still refused after several turns: an ordinary temporary failure, retried later.
-        await self._retry(claim, run.clock(), Reason.SMTP_UNAVAILABLE, str(slowed), stats)
+        await self._outcomes.retry(claim, run.clock(), Reason.SMTP_UNAVAILABLE, str(slowed), stats)
         return False
 
     async def _send_failed(
@@ -344,22 +330,22 @@ class Dispatcher:
         if isinstance(exc, RecipientRejected):
             counters.smtp_error("recipient_rejected")
             if exc.code is not None and 500 <= exc.code < 600:
-                await self._bounced(claim, now, stats, str(exc))
+                await self._outcomes.bounced(claim, now, stats, str(exc))
             else:
-                await self._final(
+                await self._outcomes.final(
                     claim, now, stats, Status.FAILED, Reason.RECIPIENT_REJECTED, str(exc)
                 )
         elif isinstance(exc, Utf8Unsupported):
             counters.smtp_error("smtputf8_unsupported")
-            await self._final(
+            await self._outcomes.final(
                 claim, now, stats, Status.FAILED, Reason.SMTPUTF8_UNSUPPORTED, str(exc)
             )
         elif isinstance(exc, TransientError):
             counters.smtp_error("transient")
-            await self._retry(claim, now, Reason.SMTP_UNAVAILABLE, str(exc), stats)
+            await self._outcomes.retry(claim, now, Reason.SMTP_UNAVAILABLE, str(exc), stats)
         else:
             counters.smtp_error("permanent")
-            await self._pause(claim, now, str(exc), stats)
+            await self._outcomes.pause(claim, now, str(exc), stats)
 
     def _throttle(self, relay: str, most: int | None = None) -> Throttle:
         """The back-off of one relay; a shop's server may allow fewer conversations."""
@@ -394,111 +380,6 @@ class Dispatcher:
             suppressed=claim.suppressed,
             excluded=excluded,
         )
-
-    async def _final(
-        self,
-        claim: Claim,
-        now: datetime,
-        stats: TickStats,
-        status: Status,
-        reason: Reason,
-        error: str | None = None,
-    ) -> None:
-        if await self._record(outcomes.mark_final, claim, now, status, reason, error):
-            counters.delivery_finished(status, reason)
-        if status is Status.SKIPPED:
-            stats.skipped += 1
-        else:
-            stats.failed += 1
-
-    async def _bounced(self, claim: Claim, now: datetime, stats: TickStats, error: str) -> None:
-        """A permanent refusal at RCPT: failed, and never written to again (`hard_bounce`)."""
-        if await self._record(outcomes.mark_bounced, claim, now, error, self._address_key):
-            counters.delivery_finished(Status.FAILED, Reason.RECIPIENT_REJECTED)
-        stats.failed += 1
-
-    async def _internal_error(
-        self, claim: Claim, now: datetime, exc: Exception, stats: TickStats
-    ) -> None:
-        # The class and a traceback for the operator, not the message: it may hold personal
-        # data. The merchant reads the message in `last_error`.
-        log.error(
-            "delivery %s: internal error %s\n%s",
-            claim.delivery_id,
-            type(exc).__name__,
-            "".join(traceback.format_tb(exc.__traceback__)),
-        )
-        await self._retry(claim, now, Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}", stats)
-
-    async def _retry(
-        self, claim: Claim, now: datetime, reason: Reason, error: str, stats: TickStats
-    ) -> None:
-        """Try again later with exponential back-off; after the attempt limit, fail it."""
-        error = error[:500]
-        if claim.attempts >= self.settings.max_attempts:
-            await self._final(claim, now, stats, Status.FAILED, reason, error)
-            return
-        backoff = min(
-            timedelta(seconds=self.settings.retry_base * 2 ** (claim.attempts - 1)), MAX_BACKOFF
-        )
-        await self._record(outcomes.retry_later, claim, now, now + backoff, error)
-        stats.retried += 1
-
-    async def _record(
-        self, fn: Callable[..., Awaitable[bool]], claim: Claim, now: datetime, *args: object
-    ) -> bool:
-        """Commit one outcome, through a database outage while the lease lasts."""
-        done = await commit_within(
-            self.engine,
-            lambda conn: fn(conn, claim, self.worker, now, *args),
-            self._deadline(claim, now),
-            f"delivery {claim.delivery_id}",
-        )
-        if not done:
-            log.warning(
-                "delivery %s: claim lost before its outcome was recorded", claim.delivery_id
-            )
-        return done
-
-    @staticmethod
-    def _deadline(claim: Claim, now: datetime) -> float:
-        """The end of the claim's lease, on the monotonic clock."""
-        return time.monotonic() + (claim.lease_until - now).total_seconds()
-
-    async def _release(self, claims: list[Claim], now: datetime, stats: TickStats) -> None:
-        if not claims:
-            return
-        try:
-            async with transaction(self.engine) as conn:
-                await outcomes.release(conn, claims, self.worker, now)
-        except Exception as exc:
-            if not is_database_unavailable(exc):
-                raise
-            log.warning(
-                "dispatch: %d claims not released (%s); they return when their lease expires",
-                len(claims),
-                type(exc).__name__,
-            )
-            return
-        stats.released += len(claims)
-
-    async def _pause(self, claim: Claim, now: datetime, error: str, stats: TickStats) -> None:
-        log.error("shop %s: sending paused: %s", claim.shop_id, error)
-        async with transaction(self.engine) as conn:
-            paused = await shops.pause_sending(conn, claim.shop_id, error, now)
-            await outcomes.release(conn, [claim], self.worker, now)
-            settings = claim.settings
-            if paused and settings.notification_email:
-                await alerts.sending_paused(
-                    conn,
-                    shop_id=claim.shop_id,
-                    shop_name=claim.shop_name,
-                    to=settings.notification_email,
-                    language=settings.default_language,
-                    reason=error,
-                    now=utcnow(),  # due at once, whatever clock the tick runs on
-                )
-        stats.paused_shops.add(claim.shop_id)
 
     def _message(self, claim: Claim, now: datetime) -> Outgoing:
         settings = claim.settings

@@ -168,7 +168,7 @@ async def mark_sent(conn: AsyncConnection, sent: Sequence[Sent], worker: str) ->
     """Record many sent e-mails at once (those whose claim is still ours); schedule their next
     reminders. Returns the delivery ids recorded.
 
-    Set-based, so that the senders of a worker share one transaction (`recorder.py`). All
+    Set-based, so that the senders of a worker share one transaction (`recording.py`). All
     get the group's latest time as `sent_at`: they left within milliseconds of each other.
     """
     recorded: set[int] = set()
