@@ -6,15 +6,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import httpx
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.db import transaction, utcnow
 from app.errors import is_database_unavailable
 from app.hooks import queue, sender, service
+from app.hooks.models import HookDelivery
 from app.hooks.signing import headers
 from app.hooks.vocabulary import HookStatus
 from app.periodic import PeriodicJob, worker_name
+from app.timeutil import parse_duration
 
 log = logging.getLogger("relance.hooks")
 BATCH = 20  # claimed and posted at once
@@ -102,13 +105,48 @@ class HookSender:
             stats.retried += 1
 
 
+PURGE_BATCH = 5000
+
+
+async def purge(engine: AsyncEngine, retention: str, now: datetime) -> int:
+    """Delete the deliveries finished (delivered or failed) before `now - retention`, with their
+    attempts: their bodies hold what they told (addresses, comments), and the log is for
+    troubleshooting, not an archive. Repeating it is harmless, so no lock; how many went."""
+    cutoff = now - parse_duration(retention).approx()
+    old = (
+        select(HookDelivery.id)
+        .where(
+            HookDelivery.status.in_([HookStatus.DELIVERED, HookStatus.FAILED]),
+            HookDelivery.created_at < cutoff,
+        )
+        .limit(PURGE_BATCH)
+        .scalar_subquery()
+    )
+    total = 0
+    while True:  # short transactions, a batch each: the queue keeps working meanwhile
+        async with transaction(engine) as conn:
+            done = await conn.execute(delete(HookDelivery).where(HookDelivery.id.in_(old)))
+        total += done.rowcount
+        if done.rowcount < PURGE_BATCH:
+            break
+    if total:
+        log.info("purged %d outgoing webhook deliveries older than %s", total, retention)
+    return total
+
+
 def jobs(engine: AsyncEngine, settings: Settings) -> list[PeriodicJob]:
     hook_sender = HookSender(engine, settings)
 
     async def run() -> HookStats:
         return await hook_sender.tick()
 
+    async def run_purge() -> int:
+        return await purge(engine, settings.event_retention, utcnow())
+
     async def stop() -> None:
         return None
 
-    return [PeriodicJob("outgoing_webhooks", settings.dispatch_interval, run, stop)]
+    return [
+        PeriodicJob("outgoing_webhooks", settings.dispatch_interval, run, stop),
+        PeriodicJob("purge_outgoing_webhooks", 86400.0, run_purge, stop),
+    ]

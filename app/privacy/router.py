@@ -35,6 +35,8 @@ class PersonalData(BaseModel):
     review_requests: list[dict[str, Any]]
     reviews: list[dict[str, Any]]
     suppressions: list[dict[str, Any]]
+    # Outgoing webhook deliveries that told of the address's requests or reviews.
+    outgoing_webhooks: list[dict[str, Any]] = []
 
 
 class Erased(BaseModel):

@@ -10,10 +10,11 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, delete, false, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.dialect import PerDialect
+from app.hooks.models import HookDelivery, HookEndpoint
 from app.orders.models import Order
 from app.orders.service import normalize_email
 from app.requests.models import Delivery, RequestStep, ReviewRequest
@@ -94,10 +95,26 @@ async def export(
             )
         )
     )
+    outgoing = _rows(
+        await conn.execute(
+            select(
+                HookDelivery.event_type,
+                HookDelivery.created_at,
+                HookDelivery.status,
+                HookDelivery.delivered_at,
+                HookDelivery.body,
+            )
+            .where(_hook_deliveries_of(shop_id, request_ids))
+            .order_by(HookDelivery.id)
+        )
+    )
+    for delivery in outgoing:
+        delivery["body"] = _payload(delivery["body"])
     return {
         "email": normalized,
         "orders": orders,
         "events": events,
+        "outgoing_webhooks": outgoing,
         "review_requests": [
             {**r, "deliveries": [d for d in deliveries if d["request_id"] == r["id"]]}
             for r in requests
@@ -105,6 +122,22 @@ async def export(
         "reviews": reviews,
         "suppressions": suppressions,
     }
+
+
+def _hook_deliveries_of(shop_id: str, request_ids: list[int]) -> ColumnElement[bool]:
+    """The shop's outgoing webhook deliveries about these requests: `review_request.*` bodies
+    begin `"data":{"id":N,`, `review.*` bodies carry `"request_id":N,` (hooks.service.body
+    writes compact JSON in a fixed key order)."""
+    if not request_ids:
+        return false()
+    patterns = [
+        pattern
+        for request_id in request_ids
+        for pattern in (f'%"data":{{"id":{request_id},%', f'%"request_id":{request_id},%')
+    ]
+    return HookDelivery.endpoint_id.in_(
+        select(HookEndpoint.id).where(HookEndpoint.shop_id == shop_id)
+    ) & or_(*(HookDelivery.body.like(p) for p in patterns))
 
 
 def _suppress(insert_: Any) -> Any:
@@ -172,6 +205,12 @@ async def erase(
     await conn.execute(
         update(Delivery).where(Delivery.request_id.in_(request_ids)).values(last_error=None)
     )
+    # Outgoing webhooks that told of these requests or their reviews (the customer's address,
+    # a comment) go, delivered or not: the merchant's receiver has its own copy.
+    hooks = await conn.execute(
+        delete(HookDelivery).where(_hook_deliveries_of(shop_id, request_ids))
+    )
+    counts["outgoing_webhooks"] = hooks.rowcount
     # A re-queue's step quotes the SMTP error, which may name the address.
     await conn.execute(
         update(RequestStep)

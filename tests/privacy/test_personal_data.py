@@ -65,11 +65,14 @@ async def test_export_then_erase(
         f"/api/v1/shops/{shop.id}/personal-data", params={"email": MARIE.strip()}, headers=shop.auth
     )
     assert erased.status_code == 200, erased.text
-    assert erased.json()["erased"] == {"orders": 1, "review_requests": 1, "events": 1, "reviews": 1}
+    assert erased.json()["erased"] == {
+        "orders": 1, "review_requests": 1, "events": 1, "reviews": 1, "outgoing_webhooks": 0
+    }  # fmt: skip
 
     after = await export(client, shop)
     assert {k: v for k, v in after.items() if k != "email"} == {
-        "orders": [], "events": [], "review_requests": [], "reviews": [], "suppressions": []
+        "orders": [], "events": [], "review_requests": [], "reviews": [], "suppressions": [],
+        "outgoing_webhooks": [],
     }  # fmt: skip
     assert await counts(engine) == before  # the figures are intact: a 4-star review, one request
     async with engine.connect() as conn:
