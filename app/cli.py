@@ -1,4 +1,4 @@
-"""`relance serve | worker | migrate | shop create | demo | rekey`."""
+"""`relance serve | worker | migrate | shop create | demo | rekey | backfill`."""
 
 import argparse
 import asyncio
@@ -15,6 +15,8 @@ from app import logs
 from app.config import Settings, describe_errors, get_settings, log_key_notice, startup_warnings
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     from app.rekey import Rekeyed
     from app.shops.schemas import ShopCreate
 
@@ -178,6 +180,45 @@ async def _rekey_all(old_key: str) -> "Rekeyed":
         await engine.dispose()
 
 
+def _backfill(args: argparse.Namespace) -> None:
+    from app.timeutil import parse_duration
+
+    try:
+        period = parse_duration(args.since).approx()
+    except ValueError as exc:
+        print(f"error: --since: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    report = asyncio.run(_backfill_run(args.shop, period, args.dry_run))
+    print(json.dumps(report, indent=2, default=str))
+
+
+async def _backfill_run(shop_id: str, period: "timedelta", dry_run: bool) -> dict[str, object]:
+    from app.db import engine_for, utcnow
+    from app.errors import NotFound
+    from app.prestashop import runs
+    from app.prestashop.client import Connector, WebserviceError
+
+    settings = get_settings()
+    engine = engine_for(settings)
+    try:
+        report = await runs.backfill(
+            engine, shop_id, period, dry_run,
+            secret_key=settings.secret_key, now=utcnow(), connector=Connector(),
+        )  # fmt: skip
+    except (NotFound, WebserviceError, runs.TooManyOrders, ValueError) as exc:
+        print(f"error: {getattr(exc, 'detail', None) or exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    finally:
+        await engine.dispose()
+    return {
+        "since": report.since.isoformat(),
+        "until": report.until.isoformat(),
+        "dry_run": report.dry_run,
+        "orders": report.orders,
+        "outcomes": dict(sorted(report.outcomes.items())),
+    }
+
+
 def _demo(args: argparse.Namespace) -> None:
     from app.demo import run
 
@@ -233,6 +274,15 @@ def parser() -> argparse.ArgumentParser:
         "--from-key", required=True, metavar="OLD", help="the previous key ('-': read stdin)"
     )
     rekey.set_defaults(func=_rekey)
+    backfill = sub.add_parser(
+        "backfill", help="import a period's orders from the shop's PrestaShop Webservice"
+    )
+    backfill.add_argument("--shop", required=True, help="the shop's id")
+    backfill.add_argument("--since", default="P30D", help="ISO 8601 duration (default P30D)")
+    backfill.add_argument(
+        "--dry-run", action="store_true", help="report what would happen; change nothing"
+    )
+    backfill.set_defaults(func=_backfill)
     return root
 
 

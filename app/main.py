@@ -13,6 +13,8 @@ from app.db import engine_for
 from app.emailtemplates.router import router as templates_router
 from app.errors import install_handlers
 from app.hooks.router import router as hooks_router
+from app.prestashop.router import router as prestashop_router
+from app.prestashop.router import thin_router as prestashop_thin_router
 from app.privacy.router import router as privacy_router
 from app.requests import rescheduling
 from app.requests import timeline as request_timeline
@@ -78,4 +80,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(privacy_router)
     app.include_router(templates_router)
     app.include_router(hooks_router)
+    app.include_router(prestashop_router)
+    app.include_router(prestashop_thin_router)
     return app

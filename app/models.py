@@ -5,6 +5,7 @@ from app.db import Base
 from app.emailtemplates.models import EmailTemplate
 from app.hooks.models import HookAttempt, HookDelivery, HookEndpoint
 from app.orders.models import Order, OrderHistory
+from app.prestashop.models import PrestashopWebservice
 from app.requests.models import Delivery, ReviewRequest
 from app.reviews.models import Review, ReviewProduct
 from app.shops.models import OrderState, Shop, ShopApiKey, ShopWebhookSecret
@@ -23,6 +24,7 @@ __all__ = [
     "Order",
     "OrderHistory",
     "OrderState",
+    "PrestashopWebservice",
     "Review",
     "ReviewProduct",
     "ReviewRequest",

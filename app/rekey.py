@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.db import transaction
 from app.hooks.models import HookEndpoint
 from app.orders.service import normalize_email
+from app.prestashop.models import PrestashopWebservice
 from app.security import address_hash, address_key, decrypt, encrypt
 from app.shops.models import ShopDkimKey, ShopMailServer, ShopWebhookSecret
 from app.suppressions.models import Suppression
@@ -25,6 +26,7 @@ ENCRYPTED_COLUMNS = (
     (HookEndpoint, HookEndpoint.id, HookEndpoint.secret_encrypted),
     # Set only during a rotation's overlap (nulls are skipped).
     (HookEndpoint, HookEndpoint.id, HookEndpoint.previous_secret_encrypted),
+    (PrestashopWebservice, PrestashopWebservice.shop_id, PrestashopWebservice.key_encrypted),
 )
 
 

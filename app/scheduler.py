@@ -12,6 +12,7 @@ from app.db import utcnow
 from app.dispatch import jobs as dispatch_jobs
 from app.hooks import jobs as hook_jobs
 from app.periodic import PeriodicJob
+from app.prestashop import jobs as prestashop_jobs
 from app.webhooks import jobs as webhook_jobs
 
 # A new domain with periodic work adds its `jobs` function here.
@@ -20,6 +21,7 @@ _SOURCES: tuple[Callable[[AsyncEngine, Settings], list[PeriodicJob]], ...] = (
     webhook_jobs.jobs,
     alert_jobs.jobs,
     hook_jobs.jobs,
+    prestashop_jobs.jobs,
 )
 
 

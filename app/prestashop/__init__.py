@@ -1,0 +1,1 @@
+"""The PrestaShop Webservice client: reconciliation, backfill and thin events."""
