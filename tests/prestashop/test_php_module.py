@@ -21,6 +21,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from app.errors import InvalidSignature
+from app.hooks.signing import headers as hook_headers
 from app.webhooks.signature import sign, verify
 from tests.factories import order_event
 from tests.test_end_to_end import Server, server, sink, wait_for  # noqa: F401 (fixtures)
@@ -114,6 +115,29 @@ def test_python_signatures_verify_in_php() -> None:
         json.dumps(cases),
     )
     assert json.loads(out) == [c["expect"] for c in cases]
+
+
+def test_outgoing_webhook_signatures_verify_in_php() -> None:
+    """Relance's outgoing webhooks (`app.hooks.signing`), during a secret rotation's overlap:
+    signed under both secrets, each one alone verifies them in PHP; another secret does not."""
+    new, old, other = (
+        "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode() for _ in range(3)
+    )
+    now = int(time.time())
+    cases = []
+    for i, payload in enumerate(PAYLOADS):
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        headers = hook_headers([new, old], f"msg_hook_{i}", now, body.encode())
+        cases += [{"secret": s, "headers": headers, "body": body} for s in (new, old, other)]
+    out = run_php(
+        " $r = [];"
+        " foreach (json_decode(stream_get_contents(STDIN), true) as $c) {"
+        "  $s = new RelanceSigner($c['secret']);"
+        f"  $r[] = $s->verify($c['headers'], $c['body'], {now}); }}"
+        " echo json_encode($r);",
+        json.dumps(cases),
+    )
+    assert json.loads(out) == [c["secret"] != other for c in cases]
 
 
 def send_event(
