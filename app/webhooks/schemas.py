@@ -16,9 +16,14 @@ def _money(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise ValueError("expected a decimal amount such as '59.90'")
     try:
-        return str(Decimal(str(value)))
+        amount = Decimal(str(value))
     except ArithmeticError as exc:
         raise ValueError("expected a decimal amount such as '59.90'") from exc
+    text = str(amount)
+    # Stored as text of at most 32 characters (orders.total_paid); NaN and infinity are no sum.
+    if not amount.is_finite() or len(text) > 32:
+        raise ValueError("expected a finite decimal amount of at most 32 characters")
+    return text
 
 
 class _In(BaseModel):

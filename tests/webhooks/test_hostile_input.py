@@ -97,6 +97,18 @@ CASES = {
         _set("data.customer.email", "marie@exa\nmple.fr"),
         ["body", "data", "customer", "email"],
     ),
+    "total over 32 characters": (
+        _set("data.order.total_paid", "1" * 40 + ".90"),
+        ["body", "data", "order", "total_paid"],
+    ),
+    "total that is not a number": (
+        _set("data.order.total_paid", "NaN"),
+        ["body", "data", "order", "total_paid"],
+    ),
+    "infinite total": (
+        _set("data.order.total_paid", "Infinity"),
+        ["body", "data", "order", "total_paid"],
+    ),
 }
 
 
