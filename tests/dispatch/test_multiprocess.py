@@ -433,6 +433,27 @@ async def test_a_killed_worker_loses_nothing_and_resends_at_most_its_in_flight(
     assert count == COUNT + duplicates
 
 
+async def told_twice(engine: AsyncEngine, sink: SinkHandler, addresses: list[str]) -> str:
+    """What to look at when a customer got more than one e-mail: the Message-IDs the sink got,
+    and the rows of that customer's e-mails."""
+    with sink.lock:
+        got = [(str(m["To"]), str(m["Message-ID"])) for m in sink.messages]
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(
+                ReviewRequest.email, Delivery.id, Delivery.status, Delivery.reason,
+                Delivery.attempts, Delivery.message_id, Delivery.claimed_at, Delivery.sent_at,
+                Delivery.last_error,
+            )
+            .join(ReviewRequest, ReviewRequest.id == Delivery.request_id)
+            .where(ReviewRequest.email.in_(addresses[:3]))
+            .order_by(Delivery.id)
+        )  # fmt: skip
+        lines = [str(tuple(r)) for r in rows]
+    sent = [g for g in got if g[0] in addresses[:3]]
+    return f"{len(addresses)} customers told more than once; sink: {sent}; rows: {lines}"
+
+
 async def test_three_workers_keep_the_cooldown_for_orders_due_together(
     client: httpx.AsyncClient, engine: AsyncEngine, database_url: str, start_workers: Any
 ) -> None:
@@ -453,6 +474,8 @@ async def test_three_workers_keep_the_cooldown_for_orders_due_together(
         await asyncio.sleep(1.0)
         stop_gracefully(workers)
         recipients = Counter(rcpt for _, rcpts in sink.envelopes for rcpt in rcpts)
+    twice = [r for r, n in recipients.items() if n > 1]
+    assert not twice, await told_twice(engine, sink, twice)
     assert recipients == {f"c{k}@example.fr": 1 for k in range(1, customers + 1)}
     async with engine.connect() as conn:
         outcomes = Counter(
