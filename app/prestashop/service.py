@@ -13,8 +13,8 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.errors import InvalidInput, NotFound
+from app.hooks import service as hooks
 from app.hooks.addresses import url_problem
-from app.hooks.sender import Refused, checked_address
 from app.prestashop.models import PrestashopWebservice
 from app.security import decrypt, encrypt
 
@@ -42,17 +42,11 @@ def _field_error(field: str, message: str) -> InvalidInput:
 
 
 async def check_url(url: str, allow_private: bool) -> None:
-    """Refuse a malformed URL, or one resolving to a private address (the SSRF rule of
-    outgoing webhooks, `RELANCE_WEBHOOK_ALLOW_PRIVATE` included): 422 naming `url`."""
-    problem = url_problem(url)
-    if problem is None and "?" in url:
-        problem = "must not have a ?query (Relance adds its own)"
-    if problem is not None:
-        raise _field_error("url", problem)
-    try:
-        await checked_address(url, allow_private)
-    except Refused as exc:
-        raise _field_error("url", str(exc)) from None
+    """The outgoing webhooks' rule (malformed, or resolving to a private address unless
+    `RELANCE_WEBHOOK_ALLOW_PRIVATE`), and no ?query: 422 naming `url`."""
+    if url_problem(url) is None and "?" in url:
+        raise _field_error("url", "must not have a ?query (Relance adds its own)")
+    await hooks.check_url(url, allow_private)
 
 
 def _read(row: Any) -> dict[str, Any]:
