@@ -28,6 +28,8 @@ class Review(Base):
     reply: Mapped[str | None] = mapped_column(Text)
     replied_at: Mapped[datetime | None]
     language: Mapped[str] = mapped_column(String(8))
+    # positive / neutral / negative, of the comment (`app/sentiment`); None without one.
+    sentiment: Mapped[str | None] = mapped_column(String(8))
     # The date of the purchase experience (French consumer law asks for it beside the review).
     purchased_at: Mapped[datetime | None]
     created_at: Mapped[datetime]

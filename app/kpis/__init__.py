@@ -1,0 +1,1 @@
+"""After-sales and review KPIs (SQL aggregates), and the weekly expertise level."""
