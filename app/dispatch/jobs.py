@@ -298,8 +298,14 @@ class Dispatcher:
                     # Never start an SMTP conversation that could outlive our lease.
                     now = run.clock()
                     late = run.now is None and now + margin > claim.lease_until
-                    if self._stopping or run.ending or late:
+                    if self._stopping or run.ending:
                         run.leftover.append(claim)
+                        return False
+                    if late:
+                        # Given back now, not at the end of the tick: held until then, it
+                        # would stay "sending" past its lease, for another worker to take
+                        # over while this one still lists it.
+                        await self._outcomes.release([claim], now, stats)
                         return False
                     await transport.send(message, sender, claim.email)
                     await throttle.accepted()

@@ -276,8 +276,22 @@ async def wait_until_all_sent(
         if pending == 0 and received >= COUNT:
             return
         if time.monotonic() > deadline:
+            async with engine.connect() as conn:
+                stuck = (
+                    await conn.execute(
+                        select(
+                            Delivery.id, Delivery.status, Delivery.claimed_by,
+                            Delivery.claim_expires_at, Delivery.attempts, Delivery.due_at,
+                        )
+                        .where(Delivery.shop_id == shop_id)
+                        .where(Delivery.status.in_(["scheduled", "sending"]))
+                        .limit(10)
+                    )
+                ).all()  # fmt: skip
+            logs = "\n".join(w.tail(4000) for w in workers)
             pytest.fail(
                 f"after {timeout:.0f} s: {received} messages at the sink, deliveries {deliveries}"
+                f"; some left: {[tuple(r) for r in stuck]}; now {datetime.now(UTC)}\n{logs}"
             )
         await asyncio.sleep(0.25)
 
