@@ -219,6 +219,33 @@ async def _backfill_run(shop_id: str, period: "timedelta", dry_run: bool) -> dic
     }
 
 
+def _kpis_recompute(args: argparse.Namespace) -> None:
+    try:
+        changed = asyncio.run(_recompute(args.shop))
+    except LookupError as exc:
+        print(f"error: --shop: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    print(f"{changed} ticket(s) of shop {args.shop} had timings changed by its current hours")
+
+
+async def _recompute(shop_id: str) -> int:
+    """Every ticket's waiting times again, with the shop's business hours as they are now."""
+    from sqlalchemy import select
+
+    from app.db import engine_for, transaction
+    from app.shops.models import Shop
+    from app.tickets import recording
+
+    engine = engine_for(get_settings())
+    try:
+        async with transaction(engine) as conn:
+            if await conn.scalar(select(Shop.id).where(Shop.id == shop_id)) is None:
+                raise LookupError(f"no shop {shop_id}")
+            return await recording.recompute(conn, shop_id)
+    finally:
+        await engine.dispose()
+
+
 def _demo(args: argparse.Namespace) -> None:
     from app.demo import run
 
@@ -283,6 +310,14 @@ def parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="report what would happen; change nothing"
     )
     backfill.set_defaults(func=_backfill)
+    kpis = sub.add_parser("kpis", help="after-sales figures").add_subparsers(
+        dest="action", required=True
+    )
+    recompute = kpis.add_parser(
+        "recompute", help="recompute every ticket's waiting times with the current business hours"
+    )
+    recompute.add_argument("--shop", required=True, help="the shop's id")
+    recompute.set_defaults(func=_kpis_recompute)
     return root
 
 

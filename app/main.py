@@ -13,6 +13,8 @@ from app.db import engine_for
 from app.emailtemplates.router import router as templates_router
 from app.errors import install_handlers
 from app.hooks.router import router as hooks_router
+from app.kpis.expertise_router import router as expertise_router  # kpis: expertise
+from app.kpis.router import router as kpis_router  # kpis
 from app.prestashop.router import router as prestashop_router
 from app.prestashop.router import thin_router as prestashop_thin_router
 from app.privacy.router import router as privacy_router
@@ -26,6 +28,9 @@ from app.shops import service as shops_service
 from app.shops.router import router as shops_router
 from app.suppressions.pages import router as unsubscribe_pages
 from app.suppressions.router import router as suppressions_router
+from app.tickets.hours_router import router as business_hours_router  # tickets: hours
+from app.tickets.ratings import router as ticket_rating_pages  # tickets
+from app.tickets.router import router as tickets_router  # tickets
 from app.webhooks import service as webhooks_service
 from app.webhooks.router import router as webhooks_router
 
@@ -82,4 +87,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(hooks_router)
     app.include_router(prestashop_router)
     app.include_router(prestashop_thin_router)
+    app.include_router(expertise_router)  # kpis: expertise
+    app.include_router(business_hours_router)  # tickets: hours
+    app.include_router(tickets_router)  # tickets
+    app.include_router(ticket_rating_pages)  # tickets
+    app.include_router(kpis_router)  # kpis
     return app

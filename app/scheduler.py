@@ -14,6 +14,7 @@ from app.config import Settings
 from app.db import utcnow
 from app.dispatch import jobs as dispatch_jobs
 from app.hooks import jobs as hook_jobs
+from app.kpis import jobs as kpis_jobs
 from app.periodic import PeriodicJob
 from app.prestashop import jobs as prestashop_jobs
 from app.webhooks import jobs as webhook_jobs
@@ -25,6 +26,7 @@ _SOURCES: tuple[Callable[[AsyncEngine, Settings], list[PeriodicJob]], ...] = (
     alert_jobs.jobs,
     hook_jobs.jobs,
     prestashop_jobs.jobs,
+    kpis_jobs.jobs,
 )
 
 

@@ -37,6 +37,8 @@ class PersonalData(BaseModel):
     suppressions: list[dict[str, Any]]
     # Outgoing webhook deliveries that told of the address's requests or reviews.
     outgoing_webhooks: list[dict[str, Any]] = []
+    # Support tickets of the address, each with its messages.
+    tickets: list[dict[str, Any]] = []
 
 
 class Erased(BaseModel):

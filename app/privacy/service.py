@@ -21,6 +21,7 @@ from app.requests.models import Delivery, RequestStep, ReviewRequest
 from app.reviews.models import Review, ReviewProduct
 from app.security import address_hash, address_key
 from app.suppressions.models import Suppression
+from app.tickets.models import Ticket, TicketMessage
 from app.webhooks.models import WebhookEvent
 
 PURGED = ""
@@ -43,7 +44,8 @@ async def export(
     conn: AsyncConnection, shop_id: str, email: str, secret_key: str
 ) -> dict[str, Any]:
     """Every row of the shop that concerns the address, as plain data (orders, the events
-    that told of them, review requests and their e-mails, reviews, suppression entries)."""
+    that told of them, review requests and their e-mails, reviews, suppression entries, support
+    tickets and their messages)."""
     normalized = normalize_email(email)
     orders = _rows(
         await conn.execute(
@@ -110,6 +112,20 @@ async def export(
     )
     for delivery in outgoing:
         delivery["body"] = _payload(delivery["body"])
+    tickets = _rows(
+        await conn.execute(
+            select(Ticket)
+            .where(Ticket.shop_id == shop_id, Ticket.email_normalized == normalized)
+            .order_by(Ticket.id)
+        )
+    )
+    messages = _rows(
+        await conn.execute(
+            select(TicketMessage)
+            .where(TicketMessage.ticket_id.in_([t["id"] for t in tickets]))
+            .order_by(TicketMessage.sent_at, TicketMessage.id)
+        )
+    )
     return {
         "email": normalized,
         "orders": orders,
@@ -121,6 +137,9 @@ async def export(
         ],
         "reviews": reviews,
         "suppressions": suppressions,
+        "tickets": [
+            {**t, "messages": [m for m in messages if m["ticket_id"] == t["id"]]} for t in tickets
+        ],
     }
 
 
@@ -223,6 +242,28 @@ async def erase(
         .values(comment=None, updated_at=now)
     )
     counts["reviews"] = reviews.rowcount
+    # Support threads keep their timings (the shop's KPIs) but lose who wrote and what.
+    ticket_ids = list(
+        (
+            await conn.scalars(
+                select(Ticket.id).where(
+                    Ticket.shop_id == shop_id, Ticket.email_normalized == normalized
+                )
+            )
+        ).all()
+    )
+    counts["tickets"] = len(ticket_ids)
+    await conn.execute(
+        update(Ticket)
+        .where(Ticket.id.in_(ticket_ids))
+        .values(
+            customer_email=placeholder, email_normalized=placeholder, subject=None, updated_at=now
+        )
+    )
+    messages = await conn.execute(
+        update(TicketMessage).where(TicketMessage.ticket_id.in_(ticket_ids)).values(body=None)
+    )
+    counts["ticket_messages"] = messages.rowcount
     await conn.execute(
         _SUPPRESS.on(conn),
         {

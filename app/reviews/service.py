@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app import sentiment
 from app.alerts import service as alerts
 from app.dialect import PerDialect
 from app.errors import NotFound
@@ -167,6 +168,7 @@ _INSERT_REVIEW = PerDialect(
             rating=bindparam("b_rating"),
             comment=bindparam("b_comment"),
             nps=bindparam("b_nps"),
+            sentiment=bindparam("b_sentiment"),
             status=bindparam("b_status"),
             language=bindparam("b_language"),
             purchased_at=bindparam("b_purchased_at"),
@@ -189,6 +191,7 @@ async def save(
     """
     review_id = None
     created = False
+    mood = sentiment.classify(form.comment, at.language)
     if at.review is None:
         review_id = await conn.scalar(
             _INSERT_REVIEW.on(conn),
@@ -199,6 +202,7 @@ async def save(
                 "b_rating": form.rating,
                 "b_comment": form.comment,
                 "b_nps": form.nps,
+                "b_sentiment": mood,
                 "b_status": at.settings.review_default_status,
                 "b_language": at.language,
                 "b_purchased_at": at.ordered_at,
@@ -219,7 +223,13 @@ async def save(
         await conn.execute(
             update(Review)
             .where(Review.id == review_id)
-            .values(rating=form.rating, comment=form.comment, nps=form.nps, updated_at=now)
+            .values(
+                rating=form.rating,
+                comment=form.comment,
+                nps=form.nps,
+                sentiment=mood,
+                updated_at=now,
+            )
         )
         await conn.execute(delete(ReviewProduct).where(ReviewProduct.review_id == review_id))
     names = {p.key: p for p in at.products}

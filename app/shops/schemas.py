@@ -9,6 +9,7 @@ from app.shops.settings import (
     DurationStr,
     Exclusions,
     HttpUrlStr,
+    KpiSettings,
     LanguageStr,
     SendWindow,
     ShopSettings,
@@ -139,6 +140,7 @@ class ShopSettingsUpdate(BaseModel):
     dry_run: bool | None = None
     notification_email: SenderAddress | None = None
     alert_rating_threshold: int | None = Field(default=None, ge=1, le=5)
+    kpis: KpiSettings | None = None  # kpis: replaces the whole block
 
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"

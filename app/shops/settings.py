@@ -1,7 +1,7 @@
 """A shop's settings: the domain type every part reads, validated once where it is parsed."""
 
 import re
-from datetime import datetime, time
+from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -167,6 +167,178 @@ class Exclusions(BaseModel):
     )
 
 
+# --- KPIs (owned by the kpis part; docs/kpis.md) -------------------------------------------
+
+# Every KPI key of the contract and its unit: the one list the settings, the report and the
+# docs share (app.kpis imports it; shops imports no other domain).
+KPI_UNITS: dict[str, str] = {
+    "acknowledged_24h_rate": "ratio",
+    "first_reply_business_s_mean": "seconds",
+    "first_reply_business_s_median": "seconds",
+    "first_reply_calendar_s_mean": "seconds",
+    "first_reply_calendar_s_median": "seconds",
+    "reply_business_s_mean": "seconds",
+    "reply_business_s_median": "seconds",
+    "response_rate": "ratio",
+    "resolution_s_mean": "seconds",
+    "resolution_s_median": "seconds",
+    "exchanges_per_ticket": "messages",
+    "first_contact_resolution_rate": "ratio",
+    "reopen_rate": "ratio",
+    "pre_sale_contact_rate": "ratio",
+    "after_sale_contact_rate": "ratio",
+    "complaint_rate": "ratio",
+    "return_rate": "ratio",
+    "csat": "ratio",
+    "nps": "score",
+    "speed_rating_mean": "rating",
+    "quality_rating_mean": "rating",
+    "conversion_after_pre_sale_rate": "ratio",
+    "review_requests_sent": "count",
+    "review_requests_skipped": "count",
+    "review_requests_cancelled": "count",
+    "review_click_rate": "ratio",
+    "review_rate": "ratio",
+    "review_rating_mean": "rating",
+    "sentiment_positive_share": "ratio",
+    "sentiment_negative_share": "ratio",
+}
+# The range a target may take, per unit (ten years of seconds; 10**9 requests).
+_TARGET_RANGE: dict[str, tuple[float, float]] = {
+    "ratio": (0.0, 1.0),
+    "seconds": (0.0, 315_360_000.0),
+    "messages": (0.0, 1000.0),
+    "score": (-100.0, 100.0),
+    "rating": (1.0, 5.0),
+    "count": (0.0, 1e9),
+}
+# The seeds' targets: marketplaces' 24-hour acknowledgement (Amazon asks 90 % of contacts
+# answered within 24 h), PrestaShop Marketplace's pre-sale < 10 % and after-sale < 15 %
+# contact rates, and about 5 exchanges per ticket (met at 5 or fewer).
+DEFAULT_KPI_TARGETS: dict[str, float] = {
+    "acknowledged_24h_rate": 0.9,
+    "pre_sale_contact_rate": 0.10,
+    "after_sale_contact_rate": 0.15,
+    "exchanges_per_ticket": 5.0,
+}
+LEVEL_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
+
+
+class ExpertiseLevel(BaseModel):
+    """One rung of the expertise ladder: all four thresholds must be met to hold it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="Lower-case id such as 'captain' (not 'none').")
+    months: int = Field(ge=0, le=600, description="Seniority in months since `seller_since`.")
+    rating_mean: float = Field(ge=0, le=5, description="Mean order rating over the history.")
+    positive_ratings: int = Field(ge=0, le=10**9, description="Ratings of 4 or 5, ever.")
+    after_sales_quality: float = Field(ge=0, le=1, description="0-1 over the last 6 months.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not LEVEL_NAME_RE.match(value) or value == "none":
+            raise ValueError("expected a lower-case id such as 'captain', other than 'none'")
+        return value
+
+
+# PrestaShop Marketplace's published ladder.
+DEFAULT_EXPERTISE_LEVELS: list[dict[str, Any]] = [
+    {"name": "conqueror", "months": 3, "rating_mean": 2.5, "positive_ratings": 1,
+     "after_sales_quality": 0.75},
+    {"name": "captain", "months": 6, "rating_mean": 3.5, "positive_ratings": 3,
+     "after_sales_quality": 0.85},
+    {"name": "superhero", "months": 12, "rating_mean": 4.0, "positive_ratings": 5,
+     "after_sales_quality": 0.95},
+]  # fmt: skip
+
+
+class QualityWeights(BaseModel):
+    """How after-sales quality (0-1) combines its four parts; PrestaShop publishes none, so
+    ours are equal by default. They must add up to 1."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    response_rate: float = Field(default=0.25, ge=0, le=1)
+    response_time: float = Field(default=0.25, ge=0, le=1)
+    speed_rating: float = Field(default=0.25, ge=0, le=1)
+    quality_rating: float = Field(default=0.25, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _sum(self) -> "QualityWeights":
+        total = self.response_rate + self.response_time + self.speed_rating + self.quality_rating
+        if abs(total - 1) > 1e-6:
+            raise ValueError(f"the weights must add up to 1 (they add up to {total:g})")
+        return self
+
+
+class KpiSettings(BaseModel):
+    """Targets of the KPI report and the expertise ladder (docs/kpis.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    targets: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_KPI_TARGETS),
+        max_length=len(KPI_UNITS),
+        description="KPI key -> target; replaces the whole default set when given. Lower is "
+        "better for contact, complaint, return, reopen rates, durations and exchanges.",
+    )
+    refund_state_ids: list[StateId] = Field(
+        default=[7], max_length=100, description="Order states that mean a refund (return rate)."
+    )
+    seller_since: date | None = Field(
+        default=None,
+        description="Start of seniority for the expertise level; null: the shop's creation.",
+    )
+    expertise_levels: list[ExpertiseLevel] = Field(
+        default_factory=lambda: [ExpertiseLevel(**level) for level in DEFAULT_EXPERTISE_LEVELS],
+        min_length=1,
+        max_length=10,
+        description="From the lowest to the highest; each at least as demanding as the one before.",
+    )
+    quality_weights: QualityWeights = Field(default_factory=QualityWeights)
+
+    @field_validator("targets")
+    @classmethod
+    def _targets(cls, value: dict[str, float]) -> dict[str, float]:
+        for key, target in value.items():
+            unit = KPI_UNITS.get(key)
+            if unit is None:
+                raise ValueError(f"{key[:64]!r} is not a KPI key")
+            low, high = _TARGET_RANGE[unit]
+            if not low <= target <= high:  # also refuses NaN
+                raise ValueError(f"the target of {key} must be from {low:g} to {high:g}")
+        return value
+
+    @field_validator("seller_since")
+    @classmethod
+    def _since(cls, value: date | None) -> date | None:
+        if value is not None and not date(1990, 1, 1) <= value <= date(2199, 12, 31):
+            raise ValueError("must be between 1990-01-01 and 2199-12-31")
+        return value
+
+    @field_validator("refund_state_ids")
+    @classmethod
+    def _unique_states(cls, value: list[int]) -> list[int]:
+        return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _ladder(self) -> "KpiSettings":
+        names = [level.name for level in self.expertise_levels]
+        if len(set(names)) != len(names):
+            raise ValueError("expertise level names must be unique")
+        for low, high in zip(self.expertise_levels, self.expertise_levels[1:], strict=False):
+            if (
+                high.months < low.months
+                or high.rating_mean < low.rating_mean
+                or high.positive_ratings < low.positive_ratings
+                or high.after_sales_quality < low.after_sales_quality
+            ):
+                raise ValueError(f"level {high.name} must be at least as demanding as {low.name}")
+        return self
+
+
 class ShopSettings(BaseModel):
     """Everything a merchant tunes. Durations are ISO 8601 (`P2D`, `PT30S`) or seconds."""
 
@@ -249,6 +421,9 @@ class ShopSettings(BaseModel):
         default=False,
         description="Everything happens, but e-mails go to the dry-run outbox "
         "(RELANCE_DRY_RUN_OUTBOX) and count neither for the cooldown nor in the figures.",
+    )
+    kpis: KpiSettings = Field(
+        default_factory=KpiSettings, description="KPI targets and the expertise ladder."
     )
 
     @field_validator("trigger_state_ids", "cancel_state_ids")

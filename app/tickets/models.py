@@ -16,7 +16,7 @@ from app.db import Base, BigId
 
 
 class BusinessHours(Base):
-    """When a shop's support works; without a row, Monday to Friday 09:00–18:00 in its zone."""
+    """When a shop's support works; without a row, Monday to Friday 09:00-18:00 in its zone."""
 
     __tablename__ = "business_hours"
 
@@ -27,7 +27,7 @@ class BusinessHours(Base):
     # {"1": [["09:00", "12:30"], ["14:00", "18:00"]], ..., "7": []} (ISO weekday 1 = Monday)
     week: Mapped[dict[str, Any]] = mapped_column(JSON)
     holidays: Mapped[str | None] = mapped_column(String(2))  # ISO 3166-1 country
-    holidays_subdivision: Mapped[str | None] = mapped_column(String(16))
+    holidays_subdivision: Mapped[str | None] = mapped_column(String(32))
     closed_dates: Mapped[list[str]] = mapped_column(JSON)  # ["2026-12-24", ...]
     updated_at: Mapped[datetime]
 

@@ -25,7 +25,7 @@ def upgrade() -> None:
         sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("week", sa.JSON(), nullable=False),
         sa.Column("holidays", sa.String(length=2), nullable=True),
-        sa.Column("holidays_subdivision", sa.String(length=16), nullable=True),
+        sa.Column("holidays_subdivision", sa.String(length=32), nullable=True),
         sa.Column("closed_dates", sa.JSON(), nullable=False),
         sa.Column("updated_at", app.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(

@@ -11,6 +11,7 @@ from app.requests.models import ReviewRequest
 from app.reviews.models import Review
 from app.security import address_hash, address_key
 from app.suppressions.models import Suppression
+from app.tickets.models import Ticket, TicketMessage
 from app.webhooks.models import WebhookEvent
 from tests.factories import create_shop, order_event, post_event
 from tests.problems import assert_validation_problem
@@ -48,7 +49,24 @@ async def test_export_then_erase(
     other = order_event(2000, 1, 5, email="jean@example.fr", firstname="Jean")
     assert (await post_event(client, shop, other)).status_code == 202
 
+    tickets = f"/api/v1/shops/{shop.id}/tickets"
+    ticket = await client.post(
+        tickets,
+        json={"external_id": "t1", "customer_email": MARIE, "category": "after_sale"},
+        headers=shop.auth,
+    )
+    assert ticket.status_code == 201, ticket.text
+    message = {"external_id": "m1", "author": "customer", "sent_at": "2026-11-30T10:00:00Z",
+               "body": "Où est mon colis ? Marie Dupont, 12 rue des Lilas"}  # fmt: skip
+    posted = await client.post(
+        f"{tickets}/{ticket.json()['id']}/messages", json=message, headers=shop.auth
+    )
+    assert posted.status_code == 201, posted.text
+
     data = await export(client, shop, "  MARIE.dupont@example.FR")
+    [thread] = data["tickets"]
+    assert thread["email_normalized"] == "marie.dupont@example.fr"
+    assert [m["body"] for m in thread["messages"]] == [message["body"]]
     assert data["email"] == "marie.dupont@example.fr"
     assert [o["order_id"] for o in data["orders"]] == [1042]
     assert data["orders"][0]["firstname"] == "Marie"
@@ -66,13 +84,14 @@ async def test_export_then_erase(
     )
     assert erased.status_code == 200, erased.text
     assert erased.json()["erased"] == {
-        "orders": 1, "review_requests": 1, "events": 1, "reviews": 1, "outgoing_webhooks": 0
+        "orders": 1, "review_requests": 1, "events": 1, "reviews": 1, "outgoing_webhooks": 0,
+        "tickets": 1, "ticket_messages": 1,
     }  # fmt: skip
 
     after = await export(client, shop)
     assert {k: v for k, v in after.items() if k != "email"} == {
         "orders": [], "events": [], "review_requests": [], "reviews": [], "suppressions": [],
-        "outgoing_webhooks": [],
+        "outgoing_webhooks": [], "tickets": [],
     }  # fmt: skip
     assert await counts(engine) == before  # the figures are intact: a 4-star review, one request
     async with engine.connect() as conn:
@@ -84,6 +103,11 @@ async def test_export_then_erase(
     assert payloads[1042] == ""
     assert "Jean" in payloads[2000]  # another customer's data is untouched
     assert comment is None
+    async with engine.connect() as conn:
+        kept = (await conn.execute(select(Ticket.customer_email, Ticket.first_needing_at))).one()
+        bodies = (await conn.scalars(select(TicketMessage.body))).all()
+    assert kept.customer_email.startswith("erased:") and kept.first_needing_at is not None
+    assert bodies == [None]  # the words go, the timings (the shop's KPIs) stay
     hashed = address_hash(address_key(settings.secret_key), "marie.dupont@example.fr")
     assert (suppression["email_hash"], suppression["email"]) == (hashed, None)
     jean = await export(client, shop, "jean@example.fr")

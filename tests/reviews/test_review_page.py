@@ -150,13 +150,20 @@ async def test_a_second_submission_updates_the_same_review_until_the_grace_ends(
     client: httpx.AsyncClient, engine: AsyncEngine, settings: Settings
 ) -> None:
     sent = await send_one(client, engine, settings)
-    assert (await client.post(sent.link, data={"rating": "2"})).status_code == 200
+    first = {"rating": "2", "comment": "Colis arrivé cassé, service client injoignable."}
+    assert (await client.post(sent.link, data=first)).status_code == 200
     again = await client.get(sent.link)
     assert form_of(again.text).checked == {"rating": "2"}
-    edit = await client.post(sent.link, data={"rating": "4", "comment": "Finalement bien."})
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(Review.sentiment)) == "negative"  # for the KPIs
+    edit = await client.post(
+        sent.link, data={"rating": "4", "comment": "Finalement parfait, je recommande !"}
+    )
     assert edit.status_code == 200
     [review] = await reviews_of(client, sent.shop)
-    assert (review["rating"], review["comment"]) == (4, "Finalement bien.")
+    assert (review["rating"], review["comment"]) == (4, "Finalement parfait, je recommande !")
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(Review.sentiment)) == "positive"  # the edit's
 
     async with engine.begin() as conn:
         await conn.execute(update(Review).values(created_at=datetime.now(UTC) - timedelta(days=8)))

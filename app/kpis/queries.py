@@ -1,0 +1,456 @@
+"""The KPI report's SQL: one aggregate pass per source, grouped by bucket (week, month) or not.
+
+Each function returns `{bucket: {name: number}}`; the bucket is the local date a week (Monday)
+or month starts on, or `None` for the whole period. Sums and counts are added up in SQL with
+`CASE` (both backends); medians are PostgreSQL's `percentile_cont(0.5)` in the same pass, and
+on SQLite the same linear interpolation from `row_number()`/`count()` window functions (the
+mean of the middle one or two values), never a loop over rows in Python.
+
+Rows of tickets and messages carry the shop-local `period_date` (indexed with `shop_id`); the
+other sources are selected by UTC instants computed from the local dates (`Period`).
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from sqlalchemy import (
+    Date,
+    DateTime,
+    and_,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    union,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import FromClause
+
+from app import sentiment
+from app.db import UTCDateTime
+from app.orders.models import Order, OrderHistory
+from app.requests.models import Delivery, ReviewRequest
+from app.reviews.models import Review
+from app.tickets.models import Ticket, TicketMessage
+from app.webhooks.models import WebhookEvent
+
+Granularity = Literal["week", "month"]
+Bucketed = dict[date | None, dict[str, Any]]
+
+RETURN_EVENT = "order.return_requested"
+# The languages the sentiment analyser knows; a message in another one counts as "other".
+SENTIMENT_LANGUAGES = tuple(sorted(sentiment.ACCURACY))
+OTHER_LANGUAGE = "other"
+ACK_SECONDS = 86_400  # 24 business hours
+CONVERSION_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Period:
+    """What every query filters on: the shop, its local dates and their UTC instants."""
+
+    shop_id: str
+    start: date
+    end: date  # included
+    lo: datetime  # local midnight starting `start`, in UTC
+    hi: datetime  # local midnight after `end`, in UTC (excluded)
+    now: datetime
+    timezone: str
+    granularity: Granularity | None = None
+    # (bucket start, its UTC lower bound) for each bucket after the first: SQLite's buckets
+    # of instants, which it cannot convert to a zone.
+    edges: tuple[tuple[date, datetime], ...] = ()
+    first_bucket: date | None = None
+
+
+# FILTER rather than sum(CASE ...): PostgreSQL skips the aggregate's work for rows left out,
+# which counts over millions of rows. A sum over no row is NULL, read as 0.
+def _n(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    return func.count().filter(condition)
+
+
+def _sum(condition: ColumnElement[bool], value: ColumnElement[Any]) -> ColumnElement[Any]:
+    return func.sum(value).filter(condition)
+
+
+def _is_pg(conn: AsyncConnection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+def date_bucket(conn: AsyncConnection, p: Period, col: Any) -> ColumnElement[Any] | None:
+    """The bucket of a local date column (weeks start on Monday)."""
+    if p.granularity is None:
+        return None
+    if _is_pg(conn):
+        # A date is cast to a plain timestamp first: date_trunc on timestamptz would use the
+        # session's zone.
+        return cast(func.date_trunc(p.granularity, cast(col, DateTime())), Date)
+    if p.granularity == "week":
+        return func.date(col, "-6 days", "weekday 1")
+    return func.date(col, "start of month")
+
+
+def instant_bucket(conn: AsyncConnection, p: Period, col: Any) -> ColumnElement[Any] | None:
+    """The bucket of a UTC instant column, by its local date in the shop's zone."""
+    if p.granularity is None:
+        return None
+    if _is_pg(conn):
+        return cast(func.date_trunc(p.granularity, func.timezone(p.timezone, col)), Date)
+    # SQLite knows no zones: compare with each bucket's UTC start (at most ~160 buckets).
+    whens = [(col >= literal(lo, UTCDateTime()), start.isoformat()) for start, lo in p.edges]
+    first = (p.first_bucket or p.start).isoformat()
+    if not whens:
+        return literal(first)
+    return case(*reversed(whens), else_=literal(first))
+
+
+def _key(value: Any) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _plain(value: Any) -> Any:
+    # Numeric (PostgreSQL sums and averages) -> float; None stays.
+    return float(value) if isinstance(value, Decimal) else value
+
+
+async def _grouped(
+    conn: AsyncConnection,
+    bucket: ColumnElement[Any] | None,
+    columns: Sequence[ColumnElement[Any]],
+    source: FromClause,
+    where: Sequence[ColumnElement[bool]],
+    medians: Sequence[tuple[str, ColumnElement[Any]]] = (),
+    extra_group: Sequence[ColumnElement[Any]] = (),
+) -> list[dict[str, Any]]:
+    """One aggregate pass (with PostgreSQL's medians in it); SQLite's medians run apart."""
+    head = [(bucket if bucket is not None else null()).label("bucket"), *extra_group]
+    cols = list(columns)
+    if _is_pg(conn):
+        cols += [func.percentile_cont(0.5).within_group(c).label(n) for n, c in medians]
+    stmt = select(*head, *cols).select_from(source).where(*where)
+    groups = [g for g in (bucket, *extra_group) if g is not None]
+    if groups:
+        stmt = stmt.group_by(*groups)
+    rows = [
+        {k: (_key(v) if k == "bucket" else _plain(v)) for k, v in r.items()}
+        for r in (await conn.execute(stmt)).mappings()
+    ]
+    if not _is_pg(conn):
+        for name, col in medians:
+            found = await _window_median(conn, bucket, col, source, where)
+            for row in rows:
+                row[name] = found.get(row["bucket"])
+    return rows
+
+
+async def _window_median(
+    conn: AsyncConnection,
+    bucket: ColumnElement[Any] | None,
+    col: ColumnElement[Any],
+    source: FromClause,
+    where: Sequence[ColumnElement[bool]],
+) -> dict[date | None, float]:
+    """percentile_cont(0.5) from window functions: the mean of the middle one or two values."""
+    part = [bucket] if bucket is not None else []
+    ranked = (
+        select(
+            (bucket if bucket is not None else null()).label("b"),
+            col.label("v"),
+            func.row_number().over(partition_by=part, order_by=col).label("rn"),
+            func.count().over(partition_by=part).label("c"),
+        )
+        .select_from(source)
+        .where(*where, col.is_not(None))
+        .subquery()
+    )
+    # Integer division: c = 4 keeps rows 2 and 3, c = 5 keeps row 3.
+    stmt = (
+        select(ranked.c.b, func.avg(ranked.c.v))
+        .where(ranked.c.rn.in_([(ranked.c.c + 1) // 2, (ranked.c.c + 2) // 2]))
+        .group_by(ranked.c.b)
+    )
+    return {_key(b): float(v) for b, v in (await conn.execute(stmt)).all()}
+
+
+def _by_bucket(rows: Iterable[dict[str, Any]]) -> Bucketed:
+    return {row.pop("bucket"): row for row in rows}
+
+
+def order_created_at() -> ColumnElement[Any]:
+    """An order's creation: its `date_add`, else the time of its first history entry."""
+    first = (
+        select(func.min(OrderHistory.occurred_at))
+        .where(OrderHistory.shop_id == Order.shop_id, OrderHistory.order_id == Order.order_id)
+        .scalar_subquery()
+    )
+    return func.coalesce(Order.ordered_at, first)
+
+
+def _plus_days(conn: AsyncConnection, col: Any, days: int) -> ColumnElement[Any]:
+    if _is_pg(conn):
+        return col + func.make_interval(0, 0, 0, days)  # type: ignore[no-any-return]
+    # SQLite stores '%Y-%m-%d %H:%M:%S.ffffff' text; this keeps milliseconds.
+    return func.strftime("%Y-%m-%d %H:%M:%f", col, f"+{days} days")
+
+
+async def tickets(conn: AsyncConnection, p: Period) -> Bucketed:
+    """The period's tickets (by `period_date`): one pass."""
+    t = Ticket.__table__.c
+    first_at = func.coalesce(t.first_customer_at, t.created_at)
+    o = Order.__table__.c
+    converted = exists().where(
+        o.shop_id == t.shop_id,
+        o.email_normalized == t.email_normalized,
+        order_created_at() >= first_at,
+        order_created_at() < _plus_days(conn, first_at, CONVERSION_DAYS),
+    )
+    needing = t.first_needing_at.is_not(None)
+    decided = and_(needing, or_(t.first_reply_at.is_not(None), t.ack_deadline_at <= p.now))
+    resolved = t.resolved_at.is_not(None)
+    pre_sale = t.category == "pre_sale"
+    columns = [
+        _n(decided).label("ack_n"),
+        _n(and_(decided, t.first_reply_business_s <= ACK_SECONDS)).label("ack_ok"),
+        func.count(t.first_reply_business_s).label("fr_n"),
+        func.sum(t.first_reply_business_s).label("fr_b_sum"),
+        func.sum(t.first_reply_calendar_s).label("fr_c_sum"),
+        _n(resolved).label("resolved_n"),
+        func.count(t.resolution_s).label("res_n"),
+        func.sum(t.resolution_s).label("res_sum"),
+        _sum(resolved, t.exchanges).label("exch_sum"),
+        _n(and_(resolved, t.replies <= 1, t.reopens == 0)).label("fcr_n"),
+        _n(t.reopens > 0).label("reopened_n"),
+        _n(pre_sale).label("pre_n"),
+        _n(t.category == "after_sale").label("after_n"),
+        _n(t.category == "complaint").label("complaint_n"),
+        # Nested CASE: the order lookup runs for pre-sale tickets only.
+        func.sum(case((pre_sale, case((converted, 1), else_=0)), else_=0)).label("conv_n"),
+        func.count(t.csat).label("csat_n"),
+        _n(t.csat >= 4).label("csat_ok"),
+        func.count(t.nps).label("nps_n"),
+        _n(t.nps >= 9).label("nps_pro"),
+        _n(t.nps <= 6).label("nps_det"),
+    ]
+    for level, cond in (("1", t.level == 1), ("2", t.level == 2), ("none", t.level.is_(None))):
+        columns += [
+            _n(and_(resolved, cond)).label(f"resolved_l{level}"),
+            _sum(and_(resolved, cond), t.exchanges).label(f"exch_l{level}"),
+        ]
+    where = [t.shop_id == p.shop_id, t.period_date >= p.start, t.period_date <= p.end]
+    medians = [
+        ("fr_b_median", t.first_reply_business_s),
+        ("fr_c_median", t.first_reply_calendar_s),
+        ("res_median", t.resolution_s),
+    ]
+    bucket = date_bucket(conn, p, t.period_date)
+    return _by_bucket(await _grouped(conn, bucket, columns, Ticket.__table__, where, medians))
+
+
+def _needing(m: Any) -> ColumnElement[bool]:
+    return and_(
+        m.author == "customer", m.public == true(), m.automatic == false(), m.needs_reply == true()
+    )
+
+
+async def messages(conn: AsyncConnection, p: Period) -> Bucketed:
+    """The period's messages (by their own `period_date`): response rate, reply times, and
+    the sentiment of customer messages."""
+    m = TicketMessage.__table__.c
+    needing = _needing(m)
+    answered = m.answered_at.is_not(None)
+    decided = and_(needing, or_(answered, m.deadline_at <= p.now))
+    replied = and_(needing, answered, m.reply_business_s.is_not(None))
+    columns = [
+        _n(decided).label("need_n"),
+        _n(and_(decided, answered)).label("answered_n"),
+        _n(replied).label("reply_n"),
+        _sum(replied, m.reply_business_s).label("reply_sum"),
+    ]
+    # Sentiment of customer messages per language in the same pass (a GROUP BY language
+    # would split the medians): one column trio per analysed language, the rest as "other".
+    commented = and_(m.author == "customer", m.sentiment.is_not(None))
+    for lang in (*SENTIMENT_LANGUAGES, None):
+        in_lang = (
+            m.language == lang
+            if lang
+            else or_(m.language.is_(None), m.language.not_in(SENTIMENT_LANGUAGES))
+        )
+        tag = lang or OTHER_LANGUAGE
+        columns += [
+            _n(and_(commented, in_lang)).label(f"sent_n_{tag}"),
+            _n(and_(commented, in_lang, m.sentiment == "positive")).label(f"sent_pos_{tag}"),
+            _n(and_(commented, in_lang, m.sentiment == "negative")).label(f"sent_neg_{tag}"),
+        ]
+    where = [m.shop_id == p.shop_id, m.period_date >= p.start, m.period_date <= p.end]
+    medians = [("reply_median", case((replied, m.reply_business_s)))]
+    bucket = date_bucket(conn, p, m.period_date)
+    src = TicketMessage.__table__
+    return _by_bucket(await _grouped(conn, bucket, columns, src, where, medians))
+
+
+async def ratings(conn: AsyncConnection, p: Period) -> Bucketed:
+    """Ratings of replies, for the period of their ticket.
+
+    Only replies sent on or after the period's first day are read (a rating is about a reply,
+    which follows its ticket's first message): the messages' period index bounds the pass.
+    """
+    m, t = TicketMessage.__table__.c, Ticket.__table__.c
+    rated = or_(m.speed_rating.is_not(None), m.quality_rating.is_not(None))
+    columns = [
+        func.count(m.speed_rating).label("speed_n"),
+        func.sum(m.speed_rating).label("speed_sum"),
+        func.count(m.quality_rating).label("quality_n"),
+        func.sum(m.quality_rating).label("quality_sum"),
+    ]
+    source = TicketMessage.__table__.join(Ticket.__table__, t.id == m.ticket_id)
+    where = [
+        m.shop_id == p.shop_id,
+        m.period_date >= p.start,
+        m.author == "agent",
+        rated,
+        t.shop_id == p.shop_id,
+        t.period_date >= p.start,
+        t.period_date <= p.end,
+    ]
+    bucket = date_bucket(conn, p, t.period_date)
+    return _by_bucket(await _grouped(conn, bucket, columns, source, where))
+
+
+def _live_request(q: Any) -> ColumnElement[bool]:
+    live: ColumnElement[bool] = q.dry_run == false()
+    return live
+
+
+async def reviews(conn: AsyncConnection, p: Period) -> list[dict[str, Any]]:
+    """The period's reviews (by `created_at`), out of dry runs: NPS and sentiment, per language."""
+    r, q = Review.__table__.c, ReviewRequest.__table__.c
+    columns = [
+        func.count(r.nps).label("nps_n"),
+        _n(r.nps >= 9).label("nps_pro"),
+        _n(r.nps <= 6).label("nps_det"),
+        func.count(r.sentiment).label("n"),
+        _n(r.sentiment == "positive").label("pos"),
+        _n(r.sentiment == "negative").label("neg"),
+    ]
+    source = Review.__table__.join(ReviewRequest.__table__, q.id == r.request_id)
+    where = [r.shop_id == p.shop_id, r.created_at >= p.lo, r.created_at < p.hi, _live_request(q)]
+    bucket = instant_bucket(conn, p, r.created_at)
+    return await _grouped(
+        conn, bucket, columns, source, where, extra_group=[r.language.label("lang")]
+    )
+
+
+async def orders(conn: AsyncConnection, p: Period) -> Bucketed:
+    """Orders created in the period (the denominator of the contact rates).
+
+    Written as two ranges (`date_add` in the period, or no `date_add` and a first history
+    entry in it) so that an index on (shop_id, ordered_at) serves the first.
+    """
+    o = Order.__table__.c
+    created = order_created_at()
+    fallback = created.self_group()
+    where = [
+        o.shop_id == p.shop_id,
+        or_(
+            and_(o.ordered_at >= p.lo, o.ordered_at < p.hi),
+            and_(o.ordered_at.is_(None), fallback >= p.lo, fallback < p.hi),
+        ),
+    ]
+    bucket = instant_bucket(conn, p, created)
+    columns = [func.count().label("orders_n")]
+    return _by_bucket(await _grouped(conn, bucket, columns, Order.__table__, where))
+
+
+async def returns(
+    conn: AsyncConnection, p: Period, trigger_states: Sequence[int], refund_states: Sequence[int]
+) -> Bucketed:
+    """Orders delivered in the period (first trigger state) and those returned or refunded.
+
+    An order's first trigger entry is in the period when it has one in the period and none
+    before: the history rows read are the period's (and one lookup per order), not the shop's
+    whole history.
+    """
+    h = OrderHistory.__table__.c
+    before = OrderHistory.__table__.alias("before")
+    triggers = list(trigger_states)
+    delivered = (
+        select(h.order_id.label("order_id"), func.min(h.occurred_at).label("at"))
+        .where(
+            h.shop_id == p.shop_id,
+            h.state_id.in_(triggers),
+            h.occurred_at >= p.lo,
+            h.occurred_at < p.hi,
+            ~exists().where(
+                before.c.shop_id == p.shop_id,
+                before.c.order_id == h.order_id,
+                before.c.state_id.in_(triggers),
+                before.c.occurred_at < p.lo,
+            ),
+        )
+        .group_by(h.order_id)
+        .subquery()
+    )
+    # The orders ever returned or refunded, as one set joined once (a lookup per delivered
+    # order, inside a CASE, ran as a subplan per row).
+    w = WebhookEvent.__table__.c
+    returned = union(
+        select(w.order_id.label("order_id")).where(
+            w.shop_id == p.shop_id, w.type == RETURN_EVENT, w.order_id.is_not(None)
+        ),
+        select(h.order_id).where(h.shop_id == p.shop_id, h.state_id.in_(list(refund_states))),
+    ).subquery()
+    columns = [
+        func.count().label("delivered_n"),
+        func.count(returned.c.order_id).label("returned_n"),
+    ]
+    source = delivered.outerjoin(returned, returned.c.order_id == delivered.c.order_id)
+    bucket = instant_bucket(conn, p, delivered.c.at)
+    return _by_bucket(await _grouped(conn, bucket, columns, source, []))
+
+
+async def requests_sent(conn: AsyncConnection, p: Period) -> Bucketed:
+    """Review requests sent in the period (dry runs left out): clicks, reviews, ratings."""
+    q, r, d = ReviewRequest.__table__.c, Review.__table__.c, Delivery.__table__.c
+    clicked = exists().where(d.request_id == q.id, d.clicked_at.is_not(None), d.dry_run == false())
+    columns = [
+        func.count().label("sent_n"),
+        _n(clicked).label("clicked_n"),
+        func.count(r.id).label("reviewed_n"),
+        func.sum(r.rating).label("rating_sum"),
+    ]
+    source = ReviewRequest.__table__.outerjoin(Review.__table__, r.request_id == q.id)
+    where = [q.shop_id == p.shop_id, q.sent_at >= p.lo, q.sent_at < p.hi, _live_request(q)]
+    bucket = instant_bucket(conn, p, q.sent_at)
+    return _by_bucket(await _grouped(conn, bucket, columns, source, where))
+
+
+async def requests_decided(conn: AsyncConnection, p: Period) -> list[dict[str, Any]]:
+    """Requests skipped or cancelled in the period (by the decision's time), per reason."""
+    q = ReviewRequest.__table__.c
+    where = [
+        q.shop_id == p.shop_id,
+        q.status.in_(["skipped", "cancelled"]),
+        q.updated_at >= p.lo,
+        q.updated_at < p.hi,
+        _live_request(q),
+    ]
+    bucket = instant_bucket(conn, p, q.updated_at)
+    group = [q.status.label("status"), func.coalesce(q.reason, "").label("reason")]
+    columns = [func.count().label("n")]
+    return await _grouped(conn, bucket, columns, ReviewRequest.__table__, where, extra_group=group)

@@ -1,0 +1,321 @@
+"""The KPI report: the period's bounds, the aggregate passes, and the figures from their sums.
+
+Every definition is in docs/kpis.md; the SQL is in `queries.py`. `report` is also what the
+expertise level and the dashboard call.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app import sentiment
+from app.errors import InvalidInput
+from app.kpis import queries
+from app.kpis.queries import Bucketed, Granularity, Period
+from app.kpis.schemas import Kpi, KpiReport, Part, SeriesPoint, Status
+from app.shops import service as shops
+from app.shops.settings import KPI_UNITS, KpiSettings
+
+MAX_DAYS = 3 * 366  # a report covers at most about three years
+EARLIEST, LATEST = date(2000, 1, 1), date(2199, 12, 30)
+# Where a lower value is better; everywhere else a higher one is.
+LOWER_IS_BETTER = frozenset(
+    {
+        "first_reply_business_s_mean",
+        "first_reply_business_s_median",
+        "first_reply_calendar_s_mean",
+        "first_reply_calendar_s_median",
+        "reply_business_s_mean",
+        "reply_business_s_median",
+        "resolution_s_mean",
+        "resolution_s_median",
+        "exchanges_per_ticket",
+        "reopen_rate",
+        "pre_sale_contact_rate",
+        "after_sale_contact_rate",
+        "complaint_rate",
+        "return_rate",
+        "review_requests_skipped",
+        "review_requests_cancelled",
+        "sentiment_negative_share",
+    }
+)
+WATCH_MARGIN = 0.2  # missed by less than 20 % of the target: watch
+INDICATIVE_BELOW = sentiment.INDICATIVE_BELOW  # a language measured below: indicative
+
+
+def check_period(start: date, end: date) -> None:
+    """422 naming the field: the dates' range, their order, the span."""
+    for name, day in (("from", start), ("to", end)):
+        if not EARLIEST <= day <= LATEST:
+            raise InvalidInput(
+                f"`{name}` is out of range.",
+                [{"loc": ["query", name], "msg": f"must be from {EARLIEST} to {LATEST}"}],
+            )
+    if end < start:
+        raise InvalidInput(
+            "`to` is before `from`.", [{"loc": ["query", "to"], "msg": "must not be before from"}]
+        )
+    if (end - start).days >= MAX_DAYS:
+        raise InvalidInput(
+            "The period is too long.",
+            [{"loc": ["query", "to"], "msg": f"a period covers at most {MAX_DAYS} days"}],
+        )
+
+
+def local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(), zone).astimezone(UTC)
+
+
+def bucket_starts(start: date, end: date, granularity: Granularity) -> list[date]:
+    """The Mondays (or first days of month) of the buckets that cover start..end."""
+    if granularity == "week":
+        first = start - timedelta(days=start.weekday())
+        return [first + timedelta(weeks=i) for i in range((end - first).days // 7 + 1)]
+    found, day = [], start.replace(day=1)
+    while day <= end:
+        found.append(day)
+        day = (day + timedelta(days=32)).replace(day=1)
+    return found
+
+
+def _period(
+    shop_id: str, start: date, end: date, now: datetime, tz: str, granularity: Granularity | None
+) -> Period:
+    zone = ZoneInfo(tz)
+    lo, hi = local_midnight(start, zone), local_midnight(end + timedelta(days=1), zone)
+    if granularity is None:
+        return Period(shop_id, start, end, lo, hi, now, tz)
+    starts = bucket_starts(start, end, granularity)
+    edges = tuple((d, local_midnight(d, zone)) for d in starts[1:])
+    return Period(shop_id, start, end, lo, hi, now, tz, granularity, edges, starts[0])
+
+
+async def report(
+    conn: AsyncConnection,
+    shop_id: str,
+    start: date,
+    end: date,
+    *,
+    now: datetime,
+    granularity: str | None = None,
+) -> KpiReport:
+    """The shop's KPIs over its local dates start..end (both included), as of `now`."""
+    check_period(start, end)
+    if granularity not in (None, "week", "month"):
+        raise InvalidInput(
+            "Unknown granularity.",
+            [{"loc": ["query", "granularity"], "msg": "must be week or month"}],
+        )
+    settings = (await shops.get(conn, shop_id)).settings
+    if conn.dialect.name == "postgresql":
+        # The passes are large aggregates whose estimated cost triggers JIT compilation,
+        # which took longer (about 1 s each) than the query it compiled on the benchmark;
+        # their medians sort up to a period's rows, spilled to disk under the default 4 MB.
+        # LOCAL: for the rest of the caller's transaction only.
+        await conn.exec_driver_sql("SET LOCAL jit = off")
+        await conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+    tz = settings.timezone
+    gran: Granularity | None = "week" if granularity == "week" else None
+    if granularity == "month":
+        gran = "month"
+    whole = _period(shop_id, start, end, now, tz, None)
+    total = await _passes(conn, whole, settings.trigger_state_ids, settings.kpis)
+    kpis = _figures(total.get(None, {}), settings.kpis)
+    series = None
+    if gran is not None:
+        period = _period(shop_id, start, end, now, tz, gran)
+        by_bucket = await _passes(conn, period, settings.trigger_state_ids, settings.kpis)
+        series = [
+            SeriesPoint(period_start=d, kpis=_figures(by_bucket.get(d, {}), settings.kpis))
+            for d in bucket_starts(start, end, gran)
+        ]
+    return KpiReport(from_=start, to=end, timezone=tz, granularity=gran, kpis=kpis, series=series)
+
+
+async def _passes(
+    conn: AsyncConnection, p: Period, trigger_states: list[int], kpi_settings: KpiSettings
+) -> dict[date | None, dict[str, Any]]:
+    """Every aggregate pass, merged per bucket; per-language and per-reason rows as lists."""
+    merged: dict[date | None, dict[str, Any]] = defaultdict(dict)
+
+    def fold(rows: Bucketed) -> None:
+        for bucket, values in rows.items():
+            merged[bucket].update(values)
+
+    fold(await queries.tickets(conn, p))
+    fold(await queries.messages(conn, p))
+    fold(await queries.ratings(conn, p))
+    fold(await queries.orders(conn, p))
+    fold(await queries.returns(conn, p, trigger_states, kpi_settings.refund_state_ids))
+    fold(await queries.requests_sent(conn, p))
+    for name, rows in (
+        ("reviews", await queries.reviews(conn, p)),
+        ("decisions", await queries.requests_decided(conn, p)),
+    ):
+        for row in rows:
+            merged[row.pop("bucket")].setdefault(name, []).append(row)
+    return merged
+
+
+def _num(raw: Mapping[str, Any], key: str) -> float:
+    value = raw.get(key)
+    return float(value) if value is not None else 0.0
+
+
+def _count(raw: Mapping[str, Any], key: str) -> int:
+    return int(_num(raw, key))
+
+
+def _part(num: float, count: int) -> tuple[float | None, int]:
+    return (num / count if count else None), count
+
+
+def _status(key: str, value: float | None, target: float | None) -> Status | None:
+    if value is None or target is None:
+        return None
+    lower = key in LOWER_IS_BETTER
+    if (value <= target) if lower else (value >= target):
+        return "ok"
+    return "watch" if abs(value - target) < WATCH_MARGIN * abs(target) else "bad"
+
+
+def _kpi(
+    key: str,
+    figure: tuple[float | None, int],
+    kpi_settings: KpiSettings,
+    breakdown: dict[str, Part] | None = None,
+    indicative: list[str] | None = None,
+) -> Kpi:
+    value, count = figure
+    if count == 0:
+        value = None
+    if value is not None:
+        value = round(value, 6)
+    target = kpi_settings.targets.get(key)
+    return Kpi(
+        value=value,
+        count=count,
+        target=target,
+        status=_status(key, value, target),
+        unit=KPI_UNITS[key],
+        breakdown=breakdown,
+        indicative_languages=indicative,
+    )
+
+
+def _lists(raw: Mapping[str, Any], name: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = raw.get(name, [])
+    return rows
+
+
+def _sum_rows(rows: Iterable[Mapping[str, Any]], key: str) -> int:
+    return sum(_count(r, key) for r in rows)
+
+
+def _figures(raw: Mapping[str, Any], kpi_settings: KpiSettings) -> dict[str, Kpi]:
+    """Every KPI of one bucket (or the whole period) from its passes' sums."""
+    n = _count
+    fr_n, reply_n, res_n, resolved = (
+        n(raw, "fr_n"),
+        n(raw, "reply_n"),
+        n(raw, "res_n"),
+        n(raw, "resolved_n"),
+    )
+    orders_n, sent = n(raw, "orders_n"), n(raw, "sent_n")
+    reviews_rows, decisions = _lists(raw, "reviews"), _lists(raw, "decisions")
+    nps_n = n(raw, "nps_n") + _sum_rows(reviews_rows, "nps_n")
+    nps_net = (
+        n(raw, "nps_pro") - n(raw, "nps_det")
+        + _sum_rows(reviews_rows, "nps_pro") - _sum_rows(reviews_rows, "nps_det")
+    )  # fmt: skip
+    figures: dict[str, tuple[float | None, int]] = {
+        "acknowledged_24h_rate": _part(_num(raw, "ack_ok"), n(raw, "ack_n")),
+        "first_reply_business_s_mean": _part(_num(raw, "fr_b_sum"), fr_n),
+        "first_reply_business_s_median": (raw.get("fr_b_median"), fr_n),
+        "first_reply_calendar_s_mean": _part(_num(raw, "fr_c_sum"), fr_n),
+        "first_reply_calendar_s_median": (raw.get("fr_c_median"), fr_n),
+        "reply_business_s_mean": _part(_num(raw, "reply_sum"), reply_n),
+        "reply_business_s_median": (raw.get("reply_median"), reply_n),
+        "response_rate": _part(_num(raw, "answered_n"), n(raw, "need_n")),
+        "resolution_s_mean": _part(_num(raw, "res_sum"), res_n),
+        "resolution_s_median": (raw.get("res_median"), res_n),
+        "exchanges_per_ticket": _part(_num(raw, "exch_sum"), resolved),
+        "first_contact_resolution_rate": _part(_num(raw, "fcr_n"), resolved),
+        "reopen_rate": _part(_num(raw, "reopened_n"), resolved),
+        "pre_sale_contact_rate": _part(_num(raw, "pre_n"), orders_n),
+        "after_sale_contact_rate": _part(_num(raw, "after_n"), orders_n),
+        "complaint_rate": _part(_num(raw, "complaint_n"), orders_n),
+        "return_rate": _part(_num(raw, "returned_n"), n(raw, "delivered_n")),
+        "csat": _part(_num(raw, "csat_ok"), n(raw, "csat_n")),
+        "nps": _part(100.0 * nps_net, nps_n),
+        "speed_rating_mean": _part(_num(raw, "speed_sum"), n(raw, "speed_n")),
+        "quality_rating_mean": _part(_num(raw, "quality_sum"), n(raw, "quality_n")),
+        "conversion_after_pre_sale_rate": _part(_num(raw, "conv_n"), n(raw, "pre_n")),
+        "review_requests_sent": (float(sent), sent),
+        "review_click_rate": _part(_num(raw, "clicked_n"), sent),
+        "review_rate": _part(_num(raw, "reviewed_n"), sent),
+        "review_rating_mean": _part(_num(raw, "rating_sum"), n(raw, "reviewed_n")),
+    }
+    kpis = {key: _kpi(key, figure, kpi_settings) for key, figure in figures.items()}
+    kpis["exchanges_per_ticket"].breakdown = {
+        level: Part(
+            value=_round(_part(_num(raw, f"exch_l{level}"), n(raw, f"resolved_l{level}"))[0]),
+            count=n(raw, f"resolved_l{level}"),
+        )
+        for level in ("1", "2", "none")
+    }
+    for status in ("skipped", "cancelled"):
+        rows = [r for r in decisions if r["status"] == status]
+        total = _sum_rows(rows, "n")
+        reasons: dict[str, int] = defaultdict(int)
+        for row in rows:
+            reasons[row["reason"] or "none"] += n(row, "n")
+        kpis[f"review_requests_{status}"] = _kpi(
+            f"review_requests_{status}",
+            (float(total), total),
+            kpi_settings,
+            breakdown={r: Part(value=float(c), count=c) for r, c in sorted(reasons.items())},
+        )
+    messages_rows = [
+        {"lang": lang, **{k: raw.get(f"sent_{k}_{lang}") for k in ("n", "pos", "neg")}}
+        for lang in (*queries.SENTIMENT_LANGUAGES, queries.OTHER_LANGUAGE)
+    ]
+    kpis.update(_sentiment(messages_rows + reviews_rows, kpi_settings))
+    return {key: kpis[key] for key in KPI_UNITS}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def _sentiment(rows: list[dict[str, Any]], kpi_settings: KpiSettings) -> dict[str, Kpi]:
+    """Positive and negative shares of the period's review and customer-message comments."""
+    by_lang: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for row in rows:
+        known = row["lang"] in queries.SENTIMENT_LANGUAGES
+        counts = by_lang[row["lang"] if known else queries.OTHER_LANGUAGE]
+        for i, key in enumerate(("n", "pos", "neg")):
+            counts[i] += _count(row, key)
+    by_lang = {lang: c for lang, c in by_lang.items() if c[0]}
+    accuracy = sentiment_accuracy()
+    indicative = sorted(lang for lang in by_lang if accuracy.get(lang, 0.0) < INDICATIVE_BELOW)
+    total = sum(c[0] for c in by_lang.values())
+    found = {}
+    for index, key in ((1, "sentiment_positive_share"), (2, "sentiment_negative_share")):
+        parts = {
+            lang: Part(value=_round(c[index] / c[0]), count=c[0])
+            for lang, c in sorted(by_lang.items())
+        }
+        share = _part(float(sum(c[index] for c in by_lang.values())), total)
+        found[key] = _kpi(key, share, kpi_settings, parts, indicative)
+    return found
+
+
+def sentiment_accuracy() -> dict[str, float]:
+    """The analyser's measured accuracy per language (docs/sentiment.md)."""
+    return dict(sentiment.ACCURACY)
