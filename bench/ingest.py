@@ -229,7 +229,7 @@ def _needed(rate: float, duration: float) -> int:
 
 
 async def _pg_check(dsn: str, prefix: str, ids: list[int]) -> dict[str, Any]:
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     conn = await asyncpg.connect(dsn)
     try:
@@ -250,9 +250,19 @@ async def _pg_check(dsn: str, prefix: str, ids: list[int]) -> dict[str, Any]:
                 like,
             )
         )
+        # A group-committed batch stamps its events with one `received_at` (its `now`).
+        batches = await conn.fetchval(
+            "SELECT count(DISTINCT received_at) FROM webhook_events WHERE webhook_id LIKE $1",
+            like,
+        )
     finally:
         await conn.close()
-    return {"db_events": count, "ids_found": found, "outcomes": outcomes}
+    return {
+        "db_events": count,
+        "ids_found": found,
+        "outcomes": outcomes,
+        "webhooks_per_batch": round(count / max(batches, 1), 1),
+    }
 
 
 def _sqlite_check(path: Path, prefix: str, ids: list[int]) -> dict[str, Any]:
@@ -277,9 +287,18 @@ def _sqlite_check(path: Path, prefix: str, ids: list[int]) -> dict[str, Any]:
                 (like,),
             ).fetchall()
         )
+        batches = conn.execute(
+            "SELECT count(DISTINCT received_at) FROM webhook_events WHERE webhook_id LIKE ?",
+            (like,),
+        ).fetchone()[0]
     finally:
         conn.close()
-    return {"db_events": count, "ids_found": found, "outcomes": outcomes}
+    return {
+        "db_events": count,
+        "ids_found": found,
+        "outcomes": outcomes,
+        "webhooks_per_batch": round(count / max(batches, 1), 1),
+    }
 
 
 def verify(run: dict[str, Any], batch: dict[str, Any], ids_file: Path, db: str | Path) -> None:
@@ -338,6 +357,11 @@ class Target:
     history: list[float] = field(default_factory=list)  # accepted/s of its measured runs
 
     @property
+    def port(self) -> int:
+        assert self.server.port is not None, "a server under test listens on a port"
+        return self.server.port
+
+    @property
     def database(self) -> str | None:
         return self.db.rsplit("/", 1)[1] if isinstance(self.db, str) else None
 
@@ -383,7 +407,7 @@ def warm(target: Target, work: Path, args: argparse.Namespace, rate: float) -> N
     once = target.db is not None
     target.factory.write(data, _needed(rate, args.warmup) if once else 2000, f"warm-{target.name}")
     run_wrk(
-        target.server.port,
+        target.port,
         data,
         duration=args.warmup,
         connections=args.connections,
@@ -409,7 +433,7 @@ def measure(
         n = _needed(expected_rate * (1 + 2 * attempt), args.duration) if once else 4000
         batch = target.factory.write(data, n, f"{label}-{args.run_id}-{attempt}")
         result = run_wrk(
-            target.server.port,
+            target.port,
             data,
             duration=args.duration,
             connections=args.connections,
@@ -432,6 +456,7 @@ def measure(
         f"{label}: {result['accepted_rps']:.0f} accepted/s ({result['rps']:.0f} answers/s), "
         f"p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms, cpu {result['cpu']}"
         + ("" if check is None else f", check {'OK' if check['ok'] else check['problems']}")
+        + ("" if check is None else f", {check['webhooks_per_batch']} webhooks per transaction")
     )
     return result
 
@@ -453,6 +478,9 @@ PROFILE_MARKERS = {
     "threadpool worker threads (anyio)": "WorkerThread.run",
     "SQLAlchemy DML values cache key": "visit_dml_values",
     "uvicorn HTTP protocol": "uvicorn/protocols",
+    "group commit: a batch's transaction (webhooks/batching.py)": "GroupCommitter._commit",
+    "the webhook route (body, parse, wait for the batch, answer)": "receive_webhook",
+    "FastAPI telemetry check per request": "NativeTelemetry",
 }
 
 
@@ -471,7 +499,7 @@ def profile_run(
     if spy is None:
         return {"skipped": "py-spy not installed (pip install py-spy into the venv)"}
     run = run_wrk(
-        target.server.port,
+        target.port,
         data,
         duration=seconds + 1,
         connections=args.connections,
@@ -510,6 +538,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite run")
     parser.add_argument("--profile", action="store_true", help="also sample Relance with py-spy")
     parser.add_argument("--output", help="JSON result path (default bench/results/ingest-*.json)")
+    parser.add_argument(
+        "--compare-with",
+        metavar="TREE",
+        help="instead: this tree against another version of Relance side by side in one run "
+        "(TREE: e.g. `git archive <commit> app migrations alembic.ini templates | tar -x -C "
+        "TREE`), two servers, --rounds interleaved full-speed rounds, no baselines",
+    )
     args = parser.parse_args(argv)
     args.duration = max(3.0, min(args.duration, 60.0))
     args.warmup = max(0.0, min(args.warmup, 10.0))
@@ -519,6 +554,8 @@ def main(argv: list[str] | None = None) -> int:
     if not shutil.which("wrk"):
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
+    if args.compare_with:
+        return compare(args, Path(args.compare_with).resolve())
 
     result: dict[str, Any] = {
         "benchmark": "ingest",
@@ -680,6 +717,74 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def compare(args: argparse.Namespace, tree: Path) -> int:
+    """This tree ("this") against the Relance in `tree` ("other"): same load, same checks,
+    rounds interleaved (the order alternates), so their ratio is measured in the same run."""
+    result: dict[str, Any] = {
+        "benchmark": "ingest-compare",
+        "started_at": datetime.now(UTC).isoformat(),
+        "machine": common.machine(),
+        "other_tree": str(tree),
+        "background_busy_pct_before": background_busy(2.0),
+        "rounds": [],
+    }
+    with contextlib.ExitStack() as stack:
+        work = common.temp_dir(stack, "relance-bench-compare-")
+        targets: dict[str, Target] = {}
+        for name, extra in (("this", {}), ("other", {"PYTHONPATH": str(tree)})):
+            dsn = common.create_database(stack, f"bench_compare_{name}")
+            env = common.relance_env(common.sa_url(dsn), **extra)
+            common.migrate(env)
+            shop = common.create_shop(env)
+            server = start_relance(f"relance-{name}", env)
+            stack.callback(server.stop)
+            factory = RequestFactory(shop, args.cancel_ratio, 20261123, 4 * args.connections)
+            targets[name] = Target(name, server, factory, dsn)
+        for t in targets.values():
+            warm(t, work, args, rate=3000)
+            assert isinstance(t.db, str)
+            common.analyze(t.db)
+        for index in range(args.rounds):
+            order = ["this", "other"] if index % 2 == 0 else ["other", "this"]
+            runs = {}
+            for name in order:
+                t = targets[name]
+                expected = max(t.history or [1500.0])
+                runs[name] = measure(t, work, f"{name}-r{index}", args, expected_rate=expected)
+                t.history.append(runs[name]["accepted_rps"])
+            cpu = {n: r["cpu"]["server_cpu_ms_per_request"] for n, r in runs.items()}
+            result["rounds"].append(
+                {
+                    "runs": runs,
+                    "this_over_other": round(
+                        runs["this"]["accepted_rps"] / runs["other"]["accepted_rps"], 3
+                    ),
+                    "cpu_other_over_this": round(cpu["other"] / cpu["this"], 3),
+                }
+            )
+    rounds = result["rounds"]
+    result["summary"] = {
+        "this_over_other_median": statistics.median(r["this_over_other"] for r in rounds),
+        "cpu_other_over_this_median": statistics.median(r["cpu_other_over_this"] for r in rounds),
+        "every 202 persisted, no stray rows": all(
+            r["check"]["ok"] for rd in rounds for r in rd["runs"].values()
+        ),
+    }
+    path = common.write_result("ingest-compare", result, args.output)
+    print(f"\n== ingest: this tree against {tree}, one server each, interleaved rounds ==")
+    print(f"background load before the run: {result['background_busy_pct_before']}% of the machine")
+    for index, rd in enumerate(rounds):
+        for name, r in rd["runs"].items():
+            print(_row(f"r{index} {name}", r))
+        print(
+            f"   round {index}: this/other {rd['this_over_other']:.2f} (webhooks/s), "
+            f"other/this {rd['cpu_other_over_this']:.2f} (server CPU per webhook)"
+        )
+    print(result["summary"])
+    print(f"\nresult: {path}")
+    return 0
+
+
 def summarize(result: dict[str, Any], *targets: Target) -> dict[str, Any]:
     rounds = result["rounds"]
     rates = {
@@ -737,8 +842,8 @@ def _row(name: str, r: dict[str, Any]) -> str:
     return (
         f"{name:<24} {r['accepted_rps']:>10.0f} {r['latency_ms']['p50']:>8.2f} "
         f"{r['latency_ms']['p99']:>8.2f} {cpu['server_cpu_pct_of_one_core']:>9.0f}% "
-        f"{cpu['server_cpu_ms_per_request']:>8.2f} {pg:>6.0f}% {cpu['machine_busy_pct']:>6.0f}%  "
-        f"{status}"
+        f"{cpu['server_cpu_ms_per_request']:>8.2f} {pg:>6.0f}% {cpu['machine_busy_pct']:>6.0f}% "
+        f"{'-' if check is None else check['webhooks_per_batch']:>7}  {status}"
     )
 
 
@@ -747,7 +852,7 @@ def print_summary(result: dict[str, Any]) -> None:
     print(f"background load before the run: {result['background_busy_pct_before']}% of the machine")
     print(
         f"{'run':<24} {'accepted/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'server cpu':>10} "
-        f"{'pg cpu':>7} {'box':>7}  check"
+        f"{'pg cpu':>7} {'box':>7} {'per txn':>7}  check"
     )
     for index, rd in enumerate(result["rounds"]):
         for name, r in rd["runs"].items():

@@ -11,7 +11,13 @@ from app.db import Base, BigId
 
 class Order(Base):
     __tablename__ = "orders"
-    __table_args__ = (Index("ix_orders_email", "shop_id", "email_normalized"),)
+    __table_args__ = (
+        # A customer's orders, by date: the KPIs' conversion after a pre-sale ticket reads
+        # `ordered_at` from the index.
+        Index("ix_orders_email_ordered", "shop_id", "email_normalized", "ordered_at"),
+        # Orders created in a period (the KPIs' contact rates), index-only on PostgreSQL.
+        Index("ix_orders_ordered", "shop_id", "ordered_at", postgresql_include=["order_id"]),
+    )
 
     shop_id: Mapped[str] = mapped_column(
         ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True
@@ -45,7 +51,25 @@ class OrderHistory(Base):
     """One row per order-history entry; its uniqueness makes a repeated event a no-op."""
 
     __tablename__ = "order_history"
-    __table_args__ = (UniqueConstraint("shop_id", "order_id", "history_id"),)
+    __table_args__ = (
+        UniqueConstraint("shop_id", "order_id", "history_id"),
+        # The KPIs' deliveries in a period (entries of a state by time) and an order's first
+        # entries (its creation when it has no date, whether it reached a state before).
+        Index(
+            "ix_order_history_state",
+            "shop_id",
+            "state_id",
+            "occurred_at",
+            postgresql_include=["order_id"],
+        ),
+        Index(
+            "ix_order_history_order",
+            "shop_id",
+            "order_id",
+            "occurred_at",
+            postgresql_include=["state_id"],
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))

@@ -10,6 +10,9 @@ from app.security import new_public_id
 
 # A request in one of these states blocks another for the same order (see the unique index).
 _LIVE_SQL = text("status IN ('scheduled', 'sending', 'sent')")
+_LIVE_SENT_SQL = text("sent_at IS NOT NULL AND NOT dry_run")
+_DECIDED_SQL = text("status IN ('skipped', 'cancelled') AND NOT dry_run")
+_DRY_RUN_SQL = text("dry_run")
 
 
 class ReviewRequest(Base):
@@ -26,6 +29,31 @@ class ReviewRequest(Base):
         Index("ix_review_requests_list", "shop_id", "id"),
         Index("ix_review_requests_order", "shop_id", "order_id"),
         Index("ix_review_requests_email_sent", "shop_id", "email_normalized", "sent_at"),
+        # The KPIs: requests sent in a period, and those skipped or cancelled (by the
+        # decision's time), dry runs left out.
+        Index(
+            "ix_review_requests_sent",
+            "shop_id",
+            "sent_at",
+            postgresql_include=["id"],
+            postgresql_where=_LIVE_SENT_SQL,
+            sqlite_where=_LIVE_SENT_SQL,
+        ),
+        Index(
+            "ix_review_requests_decided",
+            "shop_id",
+            "updated_at",
+            postgresql_include=["status", "reason"],
+            postgresql_where=_DECIDED_SQL,
+            sqlite_where=_DECIDED_SQL,
+        ),
+        # The few dry runs, which the KPIs leave out of the reviews (an anti join).
+        Index(
+            "ix_review_requests_dry_run",
+            "id",
+            postgresql_where=_DRY_RUN_SQL,
+            sqlite_where=_DRY_RUN_SQL,
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -51,6 +79,7 @@ class ReviewRequest(Base):
 
 _SCHEDULED_SQL = text("status = 'scheduled'")
 _SENDING_SQL = text("status = 'sending'")
+_CLICKED_SQL = text("clicked_at IS NOT NULL AND NOT dry_run")
 
 
 class Delivery(Base):
@@ -79,6 +108,13 @@ class Delivery(Base):
             postgresql_where=_SENDING_SQL,
         ),
         Index("ix_deliveries_request", "request_id", "seq"),
+        # The KPIs' click rate: whether a request has a clicked e-mail.
+        Index(
+            "ix_deliveries_clicked",
+            "request_id",
+            sqlite_where=_CLICKED_SQL,
+            postgresql_where=_CLICKED_SQL,
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

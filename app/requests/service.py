@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy import Row, bindparam, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.dialect import PerDialect
@@ -22,6 +22,7 @@ from app.requests.models import Delivery, ReviewRequest
 from app.requests.rules import cancel_reason, due_time, window_from
 from app.requests.timeline import timeline
 from app.requests.vocabulary import Decision, Kind, Reason, Source, Status
+from app.security import new_public_id
 from app.shops.models import OrderState
 from app.shops.settings import ShopSettings
 
@@ -67,6 +68,30 @@ _INSERT_FIRST_DELIVERY = insert(Delivery).values(
     updated_at=bindparam("b_now"),
 )
 
+# PostgreSQL: the two inserts above for any number of rows, each one fixed text (one array per
+# column), so each is prepared once per connection whatever the batch size.
+_PG_INSERT_REQUESTS = """
+INSERT INTO review_requests (shop_id, order_id, email, email_normalized, language, source,
+                             trigger_history_id, trigger_at, due_at, public_id, status, dry_run,
+                             created_at, updated_at)
+SELECT u.*, $11::text, false, $12::timestamptz, $12::timestamptz
+FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
+            $7::bigint[], $8::timestamptz[], $9::timestamptz[], $10::text[])
+     AS u(shop_id, order_id, email, email_normalized, language, source, trigger_history_id,
+          trigger_at, due_at, public_id)
+ON CONFLICT DO NOTHING
+RETURNING id, shop_id, order_id, public_id
+"""
+
+_PG_INSERT_FIRST_DELIVERIES = """
+INSERT INTO deliveries (request_id, shop_id, status, reason, last_error, due_at, window_from,
+                        kind, seq, attempts, dry_run, created_at, updated_at)
+SELECT u.*, $8::text, 0, 0, false, $9::timestamptz, $9::timestamptz
+FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
+            $7::timestamptz[])
+     AS u(request_id, shop_id, status, reason, last_error, due_at, window_from)
+"""
+
 _SKIP_REQUEST = (
     update(ReviewRequest)
     .where(ReviewRequest.id == bindparam("b_id"))
@@ -101,6 +126,22 @@ _CANCEL_DELIVERIES = (
     )
     .values(status=Status.CANCELLED, reason=bindparam("b_reason"), updated_at=bindparam("b_now"))
 )
+
+# PostgreSQL: the three statements above in two of fixed text (arrays instead of IN lists),
+# each prepared once per connection whatever the number of orders: the requests are found and
+# cancelled by one UPDATE (through the (shop_id, order_id) index), their deliveries still by
+# explicit request ids.
+_PG_CANCEL_ORDERS = """
+UPDATE review_requests AS r
+SET status = $4::text, reason = u.reason, updated_at = $5::timestamptz
+FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(shop_id, order_id, reason)
+WHERE r.shop_id = u.shop_id AND r.order_id = u.order_id AND r.status = $6::text
+RETURNING r.id, r.public_id, r.shop_id, r.order_id, r.email, r.language, r.due_at, u.reason
+"""
+_PG_CANCEL_DELIVERIES = """
+UPDATE deliveries SET status = $2::text, reason = $3::text, updated_at = $4::timestamptz
+WHERE request_id = ANY($1::bigint[]) AND status = $5::text
+"""
 
 
 # Asked only about new requests about to be scheduled: whether each one's address is
@@ -239,7 +280,22 @@ async def _schedule(
             }
         )
         moved_from.append(window_from(settings, change.occurred_at, delay, rows[-1]["b_due"]))
-    inserted = (await conn.execute(_INSERT_REQUEST.on(conn), rows)).all()
+    if conn.dialect.name == "postgresql":
+        columns = (
+            *(
+                [row[name] for row in rows]
+                for name in (
+                    "b_shop", "b_order", "b_email", "b_email_normalized", "b_language",
+                    "b_source", "b_history", "b_trigger_at", "b_due",
+                )
+            ),
+            [new_public_id() for _ in rows],
+            Status.SCHEDULED,
+            now,
+        )  # fmt: skip
+        inserted = (await conn.exec_driver_sql(_PG_INSERT_REQUESTS, columns)).all()
+    else:
+        inserted = (await conn.execute(_INSERT_REQUEST.on(conn), rows)).all()
     ids = {(r.shop_id, r.order_id): r.id for r in inserted}
     public_ids = {r.id: r.public_id for r in inserted}
     new = [
@@ -298,7 +354,11 @@ async def _schedule(
     if skips:
         await conn.execute(_SKIP_REQUEST, skips)
         await hooks.emit(conn, EventType.REQUEST_SKIPPED, skipped_events, now)
-    if deliveries:
+    if deliveries and conn.dialect.name == "postgresql":
+        names = ("b_request", "b_shop", "b_status", "b_reason", "b_error", "b_due", "b_window_from")
+        columns = (*([d[name] for d in deliveries] for name in names), Kind.FIRST, now)
+        await conn.exec_driver_sql(_PG_INSERT_FIRST_DELIVERIES, columns)
+    elif deliveries:
         await conn.execute(_INSERT_FIRST_DELIVERY, deliveries)
     for (index, source, _), row in zip(due, rows, strict=True):
         if (row["b_shop"], row["b_order"]) in ids:
@@ -352,7 +412,10 @@ async def cancel(
 async def cancel_many(
     conn: AsyncConnection, orders: Sequence[tuple[str, int, Reason]], now: datetime
 ) -> list[list[int]]:
-    """`cancel` for several (shop, order, reason): three statements for all (per reason)."""
+    """`cancel` for several (shop, order, reason): three statements for all (per reason), two
+    on PostgreSQL."""
+    if conn.dialect.name == "postgresql":
+        return await _cancel_many_postgresql(conn, orders, now)
     keys = [(shop_id, order_id) for shop_id, order_id, _ in orders]
     of_order: dict[tuple[str, int], list[int]] = {}
     for row in await conn.execute(_REQUESTS_OF_ORDERS, {"b_orders": keys}):
@@ -367,16 +430,46 @@ async def cancel_many(
             params = {"b_ids": ids, "b_reason": reason, "b_now": now}
             for r in await conn.execute(_CANCEL_REQUESTS, params):
                 cancelled.add(r.id)
-                events.append(
-                    request_event(
-                        request_id=r.id, public_id=r.public_id, shop_id=r.shop_id,
-                        order_id=r.order_id, email=r.email, language=r.language,
-                        status=Status.CANCELLED, reason=reason, due_at=r.due_at,
-                    )
-                )  # fmt: skip
+                events.append(_cancelled_event(r, reason))
             await conn.execute(_CANCEL_DELIVERIES, params)
     await hooks.emit(conn, EventType.REQUEST_CANCELLED, events, now)
     return [[i for i in of_order.get(key, []) if i in cancelled] for key in keys]
+
+
+async def _cancel_many_postgresql(
+    conn: AsyncConnection, orders: Sequence[tuple[str, int, Reason]], now: datetime
+) -> list[list[int]]:
+    """`cancel_many` with statements of fixed text: one UPDATE finds and cancels the requests,
+    one per reason cancels their deliveries."""
+    columns = (
+        [shop_id for shop_id, _, _ in orders],
+        [order_id for _, order_id, _ in orders],
+        [reason for _, _, reason in orders],
+        Status.CANCELLED,
+        now,
+        Status.SCHEDULED,
+    )
+    of_order: dict[tuple[str, int], list[int]] = {}
+    by_reason: dict[str, list[int]] = {}
+    events = []
+    for r in await conn.exec_driver_sql(_PG_CANCEL_ORDERS, columns):
+        of_order.setdefault((r.shop_id, r.order_id), []).append(r.id)
+        by_reason.setdefault(r.reason, []).append(r.id)
+        events.append(_cancelled_event(r, Reason(r.reason)))
+    for reason, ids in by_reason.items():
+        params = (ids, Status.CANCELLED, reason, now, Status.SCHEDULED)
+        await conn.exec_driver_sql(_PG_CANCEL_DELIVERIES, params)
+    await hooks.emit(conn, EventType.REQUEST_CANCELLED, events, now)
+    return [of_order.get((shop_id, order_id), []) for shop_id, order_id, _ in orders]
+
+
+def _cancelled_event(r: Row[*tuple[Any, ...]], reason: Reason) -> hooks.Event:
+    """What the `review_request.cancelled` event tells of a request just cancelled."""
+    return request_event(
+        request_id=r.id, public_id=r.public_id, shop_id=r.shop_id, order_id=r.order_id,
+        email=r.email, language=r.language, status=Status.CANCELLED, reason=reason,
+        due_at=r.due_at,
+    )  # fmt: skip
 
 
 _ATTEMPTS = (

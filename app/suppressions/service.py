@@ -51,6 +51,10 @@ async def suppressed_among(
     wanted = sorted(set(keys))
     if not wanted:
         return set()
+    if conn.dialect.name == "postgresql":
+        columns = ([shop_id for shop_id, _ in wanted], [h for _, h in wanted])
+        found = await conn.exec_driver_sql(_PG_SUPPRESSED, columns)
+        return {(r.shop_id, r.email_hash) for r in found}
     rows = await conn.execute(
         select(Suppression.shop_id, Suppression.email_hash).where(
             tuple_(Suppression.shop_id, Suppression.email_hash).in_(wanted)
@@ -58,6 +62,13 @@ async def suppressed_among(
     )
     return {(r.shop_id, r.email_hash) for r in rows}
 
+
+# On PostgreSQL one fixed text for any number of addresses: prepared once per connection,
+# where the general form builds a new IN list, so a new statement, for each batch size.
+_PG_SUPPRESSED = """
+SELECT shop_id, email_hash FROM suppressions
+WHERE (shop_id, email_hash) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+"""
 
 _INSERT = PerDialect(
     lambda insert_: (

@@ -156,12 +156,11 @@ async def receive_together(
         answers[item.index] = 200, WebhookAccepted(status="duplicate", event_id=event_id)
     outcomes = await _apply(conn, received, now)
     changed = [
-        {"b_id": event_id, "b_outcome": applied.outcome, "b_request": applied.request_id}
+        (event_id, applied.outcome, applied.request_id)
         for event_id, applied in outcomes
         if applied.outcome is not Outcome.RECORDED
     ]
-    if changed:
-        await conn.execute(service.SET_OUTCOME, changed)
+    await service.set_outcomes(conn, changed)
     return [_given(a) for a in answers]
 
 
@@ -183,7 +182,7 @@ async def _record(
                 item.shop.id, item.webhook_id, kind, filing, handled, arrival.body, now
             )
         )
-    inserted = await conn.execute(service.INSERT_EVENT.on(conn), rows)
+    inserted = await service.insert_events(conn, rows, now)
     ids = {(r.shop_id, r.webhook_id): r.id for r in inserted}
     known = [(i.shop.id, i.webhook_id) for i in recording if (i.shop.id, i.webhook_id) not in ids]
     if known:

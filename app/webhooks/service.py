@@ -2,11 +2,12 @@
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.dialect import PerDialect
@@ -108,6 +109,60 @@ SET_OUTCOME = (
     .where(WebhookEvent.id == bindparam("b_id"))
     .values(outcome=bindparam("b_outcome"), request_id=bindparam("b_request"))
 )
+
+# PostgreSQL: `INSERT_EVENT` and `SET_OUTCOME` for any number of events, each one fixed text
+# (one array per column), so each is prepared once per connection whatever the batch size.
+_PG_INSERT_EVENTS = """
+INSERT INTO webhook_events (shop_id, webhook_id, type, order_id, history_id, occurred_at,
+                            outcome, payload, received_at)
+SELECT u.*, $9::timestamptz
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::timestamptz[],
+            $7::text[], $8::text[])
+     AS u(shop_id, webhook_id, type, order_id, history_id, occurred_at, outcome, payload)
+ON CONFLICT DO NOTHING
+RETURNING id, shop_id, webhook_id
+"""
+
+_PG_SET_OUTCOMES = """
+UPDATE webhook_events AS e SET outcome = u.outcome, request_id = u.request_id
+FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS u(id, outcome, request_id)
+WHERE e.id = u.id
+"""
+
+_EVENT_COLUMNS = (
+    "b_shop", "b_webhook_id", "b_type", "b_order", "b_history", "b_occurred_at", "b_outcome",
+    "b_payload",
+)  # fmt: skip
+
+
+async def insert_events(
+    conn: AsyncConnection, rows: Sequence[dict[str, Any]], now: datetime
+) -> Sequence[Row[*tuple[Any, ...]]]:
+    """Insert events (the parameters of `event_values`, all with this `now`) in one statement;
+    the (id, shop_id, webhook_id) of those inserted: a webhook-id already known is left out."""
+    if conn.dialect.name == "postgresql":
+        columns = (*([row[name] for row in rows] for name in _EVENT_COLUMNS), now)
+        return (await conn.exec_driver_sql(_PG_INSERT_EVENTS, columns)).all()
+    return (await conn.execute(INSERT_EVENT.on(conn), list(rows))).all()
+
+
+async def set_outcomes(
+    conn: AsyncConnection, outcomes: Sequence[tuple[int, str, int | None]]
+) -> None:
+    """Record what each event did: (event id, outcome, request id)."""
+    if not outcomes:
+        return
+    if conn.dialect.name == "postgresql":
+        columns = tuple(list(column) for column in zip(*outcomes, strict=True))
+        await conn.exec_driver_sql(_PG_SET_OUTCOMES, columns)
+        return
+    await conn.execute(
+        SET_OUTCOME,
+        [
+            {"b_id": id_, "b_outcome": outcome, "b_request": request}
+            for id_, outcome, request in outcomes
+        ],
+    )
 
 
 def event_values(
