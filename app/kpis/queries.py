@@ -1,13 +1,17 @@
 """The KPI report's SQL: one aggregate pass per source, grouped by bucket (week, month) or not.
 
 Each function returns `{bucket: {name: number}}`; the bucket is the local date a week (Monday)
-or month starts on, or `None` for the whole period. Sums and counts are added up in SQL with
-`CASE` (both backends); medians are PostgreSQL's `percentile_cont(0.5)` in the same pass, and
-on SQLite the same linear interpolation from `row_number()`/`count()` window functions (the
-mean of the middle one or two values), never a loop over rows in Python.
+or month starts on, or `None` for the whole period. With a granularity, the whole period's
+row and the buckets' come from the same scan on PostgreSQL (`GROUPING SETS`), from two on
+SQLite. Counts and sums are `FILTER` aggregates; medians are PostgreSQL's
+`percentile_cont(0.5)` in the same pass, and on SQLite the same linear interpolation from
+`row_number()`/`count()` window functions (the mean of the middle one or two values), never a
+loop over rows in Python.
 
-Rows of tickets and messages carry the shop-local `period_date` (indexed with `shop_id`); the
-other sources are selected by UTC instants computed from the local dates (`Period`).
+Rows of tickets and messages carry the shop-local `period_date`; the other sources are
+selected by UTC instants computed from the local dates (`Period`). Each pass reads an index
+made for it (partial where it reads a subset, covering on PostgreSQL: the models say which),
+so the report reads about what it counts (docs/kpis.md, "Performance").
 """
 
 from collections.abc import Iterable, Sequence
@@ -30,7 +34,9 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    tuple_,
     union,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
@@ -138,19 +144,73 @@ async def _grouped(
     medians: Sequence[tuple[str, ColumnElement[Any]]] = (),
     extra_group: Sequence[ColumnElement[Any]] = (),
 ) -> list[dict[str, Any]]:
-    """One aggregate pass (with PostgreSQL's medians in it); SQLite's medians run apart."""
+    """The whole period's rows (bucket None), and each bucket's when `bucket` is given.
+
+    Counts and sums of the whole period are the sums of its buckets' (each row is in one
+    bucket): one pass grouped by bucket. A median is not: on PostgreSQL the buckets and the
+    whole period then come from one scan (`GROUPING SETS`), on SQLite from two passes.
+    """
+    if bucket is None:
+        return await _pass(conn, None, columns, source, where, medians, extra_group)
+    if medians and _is_pg(conn):
+        return await _pass(conn, bucket, columns, source, where, medians, extra_group, True)
+    rows = await _pass(conn, bucket, columns, source, where, medians, extra_group)
+    if medians:
+        whole = await _pass(conn, None, columns, source, where, medians, extra_group)
+    else:
+        whole = _sum_buckets(rows, [g.key for g in extra_group])
+    return rows + whole
+
+
+def _sum_buckets(
+    rows: Sequence[dict[str, Any]], keys: Sequence[str | None]
+) -> list[dict[str, Any]]:
+    """The whole period's rows from its buckets' counts and sums (per extra group key)."""
+    found: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        group = tuple(row[k] for k in keys if k is not None)
+        whole = found.setdefault(group, {"bucket": None, **{k: row[k] for k in keys if k}})
+        for name, value in row.items():
+            if name == "bucket" or name in keys or value is None:
+                continue
+            whole[name] = whole.get(name, 0) + value
+    return list(found.values())
+
+
+async def _pass(
+    conn: AsyncConnection,
+    bucket: ColumnElement[Any] | None,
+    columns: Sequence[ColumnElement[Any]],
+    source: FromClause,
+    where: Sequence[ColumnElement[bool]],
+    medians: Sequence[tuple[str, ColumnElement[Any]]] = (),
+    extra_group: Sequence[ColumnElement[Any]] = (),
+    with_whole: bool = False,
+) -> list[dict[str, Any]]:
+    """One aggregate pass (with PostgreSQL's medians in it); SQLite's medians run apart.
+
+    `with_whole` (PostgreSQL): the buckets and the whole period from the same scan, by
+    `GROUPING SETS`; `grouping()` tells the whole period's rows.
+    """
     head = [(bucket if bucket is not None else null()).label("bucket"), *extra_group]
+    if with_whole:
+        head.append(func.grouping(bucket).label("whole_"))
     cols = list(columns)
     if _is_pg(conn):
         cols += [func.percentile_cont(0.5).within_group(c).label(n) for n, c in medians]
     stmt = select(*head, *cols).select_from(source).where(*where)
-    groups = [g for g in (bucket, *extra_group) if g is not None]
-    if groups:
-        stmt = stmt.group_by(*groups)
-    rows = [
-        {k: (_key(v) if k == "bucket" else _plain(v)) for k, v in r.items()}
-        for r in (await conn.execute(stmt)).mappings()
-    ]
+    if with_whole:
+        stmt = stmt.group_by(func.grouping_sets(tuple_(bucket, *extra_group), tuple_(*extra_group)))
+    else:
+        groups = [g for g in (bucket, *extra_group) if g is not None]
+        if groups:
+            stmt = stmt.group_by(*groups)
+    rows = []
+    for r in (await conn.execute(stmt)).mappings():
+        row = {k: (_key(v) if k == "bucket" else _plain(v)) for k, v in r.items()}
+        if row.pop("whole_", 0):
+            row["bucket"] = None
+        rows.append(row)
     if not _is_pg(conn):
         for name, col in medians:
             found = await _window_median(conn, bucket, col, source, where)
@@ -213,12 +273,19 @@ async def tickets(conn: AsyncConnection, p: Period) -> Bucketed:
     """The period's tickets (by `period_date`): one pass."""
     t = Ticket.__table__.c
     first_at = func.coalesce(t.first_customer_at, t.created_at)
+    until = _plus_days(conn, first_at, CONVERSION_DAYS)
     o = Order.__table__.c
-    converted = exists().where(
-        o.shop_id == t.shop_id,
-        o.email_normalized == t.email_normalized,
-        order_created_at() >= first_at,
-        order_created_at() < _plus_days(conn, first_at, CONVERSION_DAYS),
+    # An order created in [first_at, until): by its date (read from ix_orders_email_ordered),
+    # or, without one, by its first history entry. The same as order_created_at() in range.
+    customer = [o.shop_id == t.shop_id, o.email_normalized == t.email_normalized]
+    converted = or_(
+        exists().where(*customer, o.ordered_at >= first_at, o.ordered_at < until),
+        exists().where(
+            *customer,
+            o.ordered_at.is_(None),
+            order_created_at() >= first_at,
+            order_created_at() < until,
+        ),
     )
     needing = t.first_needing_at.is_not(None)
     decided = and_(needing, or_(t.first_reply_at.is_not(None), t.ack_deadline_at <= p.now))
@@ -269,39 +336,56 @@ def _needing(m: Any) -> ColumnElement[bool]:
 
 
 async def messages(conn: AsyncConnection, p: Period) -> Bucketed:
-    """The period's messages (by their own `period_date`): response rate, reply times, and
-    the sentiment of customer messages."""
+    """The period's messages needing a reply (by their own `period_date`): response rate and
+    reply times. Reads ix_ticket_messages_needing only (its predicate is `_needing`)."""
     m = TicketMessage.__table__.c
-    needing = _needing(m)
     answered = m.answered_at.is_not(None)
-    decided = and_(needing, or_(answered, m.deadline_at <= p.now))
-    replied = and_(needing, answered, m.reply_business_s.is_not(None))
+    decided = or_(answered, m.deadline_at <= p.now)
+    replied = and_(answered, m.reply_business_s.is_not(None))
     columns = [
         _n(decided).label("need_n"),
         _n(and_(decided, answered)).label("answered_n"),
         _n(replied).label("reply_n"),
         _sum(replied, m.reply_business_s).label("reply_sum"),
     ]
-    # Sentiment of customer messages per language in the same pass (a GROUP BY language
-    # would split the medians): one column trio per analysed language, the rest as "other".
-    commented = and_(m.author == "customer", m.sentiment.is_not(None))
-    for lang in (*SENTIMENT_LANGUAGES, None):
-        in_lang = (
-            m.language == lang
-            if lang
-            else or_(m.language.is_(None), m.language.not_in(SENTIMENT_LANGUAGES))
-        )
-        tag = lang or OTHER_LANGUAGE
-        columns += [
-            _n(and_(commented, in_lang)).label(f"sent_n_{tag}"),
-            _n(and_(commented, in_lang, m.sentiment == "positive")).label(f"sent_pos_{tag}"),
-            _n(and_(commented, in_lang, m.sentiment == "negative")).label(f"sent_neg_{tag}"),
-        ]
-    where = [m.shop_id == p.shop_id, m.period_date >= p.start, m.period_date <= p.end]
+    where = [
+        m.shop_id == p.shop_id,
+        m.period_date >= p.start,
+        m.period_date <= p.end,
+        _needing(m),
+    ]
     medians = [("reply_median", case((replied, m.reply_business_s)))]
     bucket = date_bucket(conn, p, m.period_date)
     src = TicketMessage.__table__
     return _by_bucket(await _grouped(conn, bucket, columns, src, where, medians))
+
+
+async def sentiments(conn: AsyncConnection, p: Period) -> Bucketed:
+    """The sentiment of the period's customer messages, per language: a GROUP BY over
+    ix_ticket_messages_commented, folded here into `sent_{n,pos,neg}_{language}` (languages
+    the analyser does not know, or none, as "other")."""
+    m = TicketMessage.__table__.c
+    where = [
+        m.shop_id == p.shop_id,
+        m.period_date >= p.start,
+        m.period_date <= p.end,
+        m.author == "customer",
+        m.sentiment.is_not(None),
+    ]
+    group = [m.language.label("lang"), m.sentiment.label("sentiment")]
+    columns = [func.count().label("n")]
+    bucket = date_bucket(conn, p, m.period_date)
+    src = TicketMessage.__table__
+    rows = await _grouped(conn, bucket, columns, src, where, extra_group=group)
+    found: Bucketed = {}
+    for row in rows:
+        counts = found.setdefault(row["bucket"], {})
+        tag = row["lang"] if row["lang"] in SENTIMENT_LANGUAGES else OTHER_LANGUAGE
+        keys = ["n", *{"positive": ["pos"], "negative": ["neg"]}.get(row["sentiment"], [])]
+        for key in keys:
+            name = f"sent_{key}_{tag}"
+            counts[name] = counts.get(name, 0) + int(row["n"])
+    return found
 
 
 async def ratings(conn: AsyncConnection, p: Period) -> Bucketed:
@@ -348,8 +432,11 @@ async def reviews(conn: AsyncConnection, p: Period) -> list[dict[str, Any]]:
         _n(r.sentiment == "positive").label("pos"),
         _n(r.sentiment == "negative").label("neg"),
     ]
-    source = Review.__table__.join(ReviewRequest.__table__, q.id == r.request_id)
-    where = [r.shop_id == p.shop_id, r.created_at >= p.lo, r.created_at < p.hi, _live_request(q)]
+    # Every review has its request (a foreign key): "not of a dry run's request" is an anti
+    # join with the few dry runs (ix_review_requests_dry_run), not a lookup per review.
+    dry = exists().where(q.id == r.request_id, q.dry_run == true())
+    where = [r.shop_id == p.shop_id, r.created_at >= p.lo, r.created_at < p.hi, ~dry]
+    source = Review.__table__
     bucket = instant_bucket(conn, p, r.created_at)
     return await _grouped(
         conn, bucket, columns, source, where, extra_group=[r.language.label("lang")]
@@ -363,18 +450,27 @@ async def orders(conn: AsyncConnection, p: Period) -> Bucketed:
     entry in it) so that an index on (shop_id, ordered_at) serves the first.
     """
     o = Order.__table__.c
-    created = order_created_at()
-    fallback = created.self_group()
-    where = [
-        o.shop_id == p.shop_id,
-        or_(
-            and_(o.ordered_at >= p.lo, o.ordered_at < p.hi),
-            and_(o.ordered_at.is_(None), fallback >= p.lo, fallback < p.hi),
-        ),
-    ]
-    bucket = instant_bucket(conn, p, created)
+    dated = select(o.ordered_at.label("created")).where(
+        o.shop_id == p.shop_id, o.ordered_at >= p.lo, o.ordered_at < p.hi
+    )
+    # Orders without a date: their first history entry (one join, grouped), in the period.
+    h = OrderHistory.__table__.c
+    first = func.min(h.occurred_at)
+    undated = (
+        select(first.label("created"))
+        .select_from(
+            Order.__table__.join(
+                OrderHistory.__table__, and_(h.shop_id == o.shop_id, h.order_id == o.order_id)
+            )
+        )
+        .where(o.shop_id == p.shop_id, o.ordered_at.is_(None))
+        .group_by(o.order_id)
+        .having(and_(first >= p.lo, first < p.hi))
+    )
+    created = union_all(dated, undated).subquery("created")
+    bucket = instant_bucket(conn, p, created.c.created)
     columns = [func.count().label("orders_n")]
-    return _by_bucket(await _grouped(conn, bucket, columns, Order.__table__, where))
+    return _by_bucket(await _grouped(conn, bucket, columns, created, []))
 
 
 async def returns(
@@ -382,28 +478,43 @@ async def returns(
 ) -> Bucketed:
     """Orders delivered in the period (first trigger state) and those returned or refunded.
 
-    An order's first trigger entry is in the period when it has one in the period and none
-    before: the history rows read are the period's (and one lookup per order), not the shop's
-    whole history.
+    An order's first trigger entry is in the period when the first of its trigger entries
+    before the period's end is in it. Every such order has a trigger entry in the period, so
+    its id lies between the smallest and the largest id of those (read from
+    ix_order_history_state); the entries read are those of the orders in that range, in
+    order id order (ix_order_history_order), grouped without a sort or a hash: recent orders
+    (ids grow with time), not the shop's whole history, and no lookup per order.
     """
     h = OrderHistory.__table__.c
-    before = OrderHistory.__table__.alias("before")
     triggers = list(trigger_states)
-    delivered = (
-        select(h.order_id.label("order_id"), func.min(h.occurred_at).label("at"))
+    # count() keeps PostgreSQL from reading min and max through ix_order_history_order, in
+    # id order from the shop's first order.
+    ids = (
+        select(
+            func.min(h.order_id).label("lo_id"),
+            func.max(h.order_id).label("hi_id"),
+            func.count().label("n"),
+        )
         .where(
             h.shop_id == p.shop_id,
             h.state_id.in_(triggers),
             h.occurred_at >= p.lo,
             h.occurred_at < p.hi,
-            ~exists().where(
-                before.c.shop_id == p.shop_id,
-                before.c.order_id == h.order_id,
-                before.c.state_id.in_(triggers),
-                before.c.occurred_at < p.lo,
-            ),
+        )
+        .cte("ids")
+    )
+    first = func.min(h.occurred_at)
+    delivered = (
+        select(h.order_id.label("order_id"), first.label("at"))
+        .where(
+            h.shop_id == p.shop_id,
+            h.order_id >= select(ids.c.lo_id).scalar_subquery(),
+            h.order_id <= select(ids.c.hi_id).scalar_subquery(),
+            h.state_id.in_(triggers),
+            h.occurred_at < p.hi,
         )
         .group_by(h.order_id)
+        .having(first >= p.lo)
         .subquery()
     )
     # The orders ever returned or refunded, as one set joined once (a lookup per delivered

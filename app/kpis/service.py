@@ -123,13 +123,13 @@ async def report(
     gran: Granularity | None = "week" if granularity == "week" else None
     if granularity == "month":
         gran = "month"
-    whole = _period(shop_id, start, end, now, tz, None)
-    total = await _passes(conn, whole, settings.trigger_state_ids, settings.kpis)
-    kpis = _figures(total.get(None, {}), settings.kpis)
+    # One set of passes gives the whole period (bucket None) and, with a granularity, its
+    # buckets (queries._grouped).
+    period = _period(shop_id, start, end, now, tz, gran)
+    by_bucket = await _passes(conn, period, settings.trigger_state_ids, settings.kpis)
+    kpis = _figures(by_bucket.get(None, {}), settings.kpis)
     series = None
     if gran is not None:
-        period = _period(shop_id, start, end, now, tz, gran)
-        by_bucket = await _passes(conn, period, settings.trigger_state_ids, settings.kpis)
         series = [
             SeriesPoint(period_start=d, kpis=_figures(by_bucket.get(d, {}), settings.kpis))
             for d in bucket_starts(start, end, gran)
@@ -149,6 +149,7 @@ async def _passes(
 
     fold(await queries.tickets(conn, p))
     fold(await queries.messages(conn, p))
+    fold(await queries.sentiments(conn, p))
     fold(await queries.ratings(conn, p))
     fold(await queries.orders(conn, p))
     fold(await queries.returns(conn, p, trigger_states, kpi_settings.refund_state_ids))

@@ -13,6 +13,7 @@ class Review(Base):
     __table_args__ = (
         Index("ix_reviews_list", "shop_id", "id"),
         Index("ix_reviews_status", "shop_id", "status", "id"),
+        Index("ix_reviews_created", "shop_id", "created_at"),  # the KPIs' reviews of a period
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

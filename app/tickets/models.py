@@ -9,7 +9,7 @@ recomputes on request). `period_date` columns hold the shop-local date a row cou
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, BigId
@@ -77,12 +77,44 @@ class Ticket(Base):
     satisfaction_at: Mapped[datetime | None]
 
 
+# The KPI report's passes over the period's messages (app/kpis/queries.py): each reads one
+# of these partial indexes only (index-only scans on PostgreSQL, whose INCLUDE columns are
+# what the pass aggregates; SQLite ignores INCLUDE).
+_NEEDING_SQL = text("author = 'customer' AND public AND NOT automatic AND needs_reply")
+_COMMENTED_SQL = text("author = 'customer' AND sentiment IS NOT NULL")
+_RATED_SQL = text("author = 'agent' AND (speed_rating IS NOT NULL OR quality_rating IS NOT NULL)")
+
+
 class TicketMessage(Base):
     __tablename__ = "ticket_messages"
     __table_args__ = (
         UniqueConstraint("shop_id", "external_id"),
         Index("ix_ticket_messages_ticket", "ticket_id", "sent_at"),
         Index("ix_ticket_messages_period", "shop_id", "period_date"),
+        Index(
+            "ix_ticket_messages_needing",
+            "shop_id",
+            "period_date",
+            postgresql_include=["answered_at", "deadline_at", "reply_business_s"],
+            postgresql_where=_NEEDING_SQL,
+            sqlite_where=_NEEDING_SQL,
+        ),
+        Index(
+            "ix_ticket_messages_commented",
+            "shop_id",
+            "period_date",
+            postgresql_include=["language", "sentiment"],
+            postgresql_where=_COMMENTED_SQL,
+            sqlite_where=_COMMENTED_SQL,
+        ),
+        Index(
+            "ix_ticket_messages_rated",
+            "shop_id",
+            "period_date",
+            postgresql_include=["ticket_id", "speed_rating", "quality_rating"],
+            postgresql_where=_RATED_SQL,
+            sqlite_where=_RATED_SQL,
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

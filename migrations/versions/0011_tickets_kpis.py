@@ -177,8 +177,106 @@ def upgrade() -> None:
     with op.batch_alter_table("reviews", schema=None) as batch_op:
         batch_op.add_column(sa.Column("sentiment", sa.String(length=8), nullable=True))
 
+    # The KPI report's indexes (app/kpis/queries.py, docs/kpis.md "Performance"): partial
+    # where a pass reads a subset, INCLUDE (PostgreSQL only) for index-only scans.
+    needing = sa.text("author = 'customer' AND public AND NOT automatic AND needs_reply")
+    commented = sa.text("author = 'customer' AND sentiment IS NOT NULL")
+    rated = sa.text("author = 'agent' AND (speed_rating IS NOT NULL OR quality_rating IS NOT NULL)")
+    op.create_index(
+        "ix_ticket_messages_needing",
+        "ticket_messages",
+        ["shop_id", "period_date"],
+        postgresql_include=["answered_at", "deadline_at", "reply_business_s"],
+        postgresql_where=needing,
+        sqlite_where=needing,
+    )
+    op.create_index(
+        "ix_ticket_messages_commented",
+        "ticket_messages",
+        ["shop_id", "period_date"],
+        postgresql_include=["language", "sentiment"],
+        postgresql_where=commented,
+        sqlite_where=commented,
+    )
+    op.create_index(
+        "ix_ticket_messages_rated",
+        "ticket_messages",
+        ["shop_id", "period_date"],
+        postgresql_include=["ticket_id", "speed_rating", "quality_rating"],
+        postgresql_where=rated,
+        sqlite_where=rated,
+    )
+    op.drop_index("ix_orders_email", table_name="orders")
+    op.create_index(
+        "ix_orders_email_ordered", "orders", ["shop_id", "email_normalized", "ordered_at"]
+    )
+    op.create_index(
+        "ix_orders_ordered", "orders", ["shop_id", "ordered_at"], postgresql_include=["order_id"]
+    )
+    op.create_index(
+        "ix_order_history_state",
+        "order_history",
+        ["shop_id", "state_id", "occurred_at"],
+        postgresql_include=["order_id"],
+    )
+    op.create_index(
+        "ix_order_history_order",
+        "order_history",
+        ["shop_id", "order_id", "occurred_at"],
+        postgresql_include=["state_id"],
+    )
+    live_sent = sa.text("sent_at IS NOT NULL AND NOT dry_run")
+    decided = sa.text("status IN ('skipped', 'cancelled') AND NOT dry_run")
+    clicked = sa.text("clicked_at IS NOT NULL AND NOT dry_run")
+    op.create_index(
+        "ix_review_requests_sent",
+        "review_requests",
+        ["shop_id", "sent_at"],
+        postgresql_include=["id"],
+        postgresql_where=live_sent,
+        sqlite_where=live_sent,
+    )
+    op.create_index(
+        "ix_review_requests_decided",
+        "review_requests",
+        ["shop_id", "updated_at"],
+        postgresql_include=["status", "reason"],
+        postgresql_where=decided,
+        sqlite_where=decided,
+    )
+    dry_run = sa.text("dry_run")
+    op.create_index(
+        "ix_review_requests_dry_run",
+        "review_requests",
+        ["id"],
+        postgresql_where=dry_run,
+        sqlite_where=dry_run,
+    )
+    op.create_index(
+        "ix_deliveries_clicked",
+        "deliveries",
+        ["request_id"],
+        postgresql_where=clicked,
+        sqlite_where=clicked,
+    )
+    op.create_index("ix_reviews_created", "reviews", ["shop_id", "created_at"])
+
 
 def downgrade() -> None:
+    op.drop_index("ix_reviews_created", table_name="reviews")
+    op.drop_index("ix_deliveries_clicked", table_name="deliveries")
+    op.drop_index("ix_review_requests_dry_run", table_name="review_requests")
+    op.drop_index("ix_review_requests_decided", table_name="review_requests")
+    op.drop_index("ix_review_requests_sent", table_name="review_requests")
+    op.drop_index("ix_order_history_order", table_name="order_history")
+    op.drop_index("ix_order_history_state", table_name="order_history")
+    op.drop_index("ix_orders_ordered", table_name="orders")
+    op.drop_index("ix_orders_email_ordered", table_name="orders")
+    op.create_index("ix_orders_email", "orders", ["shop_id", "email_normalized"])
+    op.drop_index("ix_ticket_messages_rated", table_name="ticket_messages")
+    op.drop_index("ix_ticket_messages_commented", table_name="ticket_messages")
+    op.drop_index("ix_ticket_messages_needing", table_name="ticket_messages")
+
     with op.batch_alter_table("reviews", schema=None) as batch_op:
         batch_op.drop_column("sentiment")
 
