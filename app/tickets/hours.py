@@ -68,7 +68,7 @@ def to_calendar(hours: Hours) -> BusinessCalendar:
     )
 
 
-# On the hot path (every recorded message): one round trip, the shop's zone and its row.
+# The stored hours, or the shop's zone for the defaults: one round trip.
 _READ = (
     select(
         Shop.timezone.label("shop_timezone"),
@@ -79,6 +79,15 @@ _READ = (
         BusinessHours.closed_dates,
         BusinessHours.updated_at,
     )
+    .select_from(Shop)
+    .outerjoin(BusinessHours, BusinessHours.shop_id == Shop.id)
+    .where(Shop.id == bindparam("b_shop"))
+)
+
+
+# What a cached calendar is checked against: the shop's zone and its hours' updated_at.
+_KEY = (
+    select(Shop.timezone.label("shop_timezone"), BusinessHours.updated_at)
     .select_from(Shop)
     .outerjoin(BusinessHours, BusinessHours.shop_id == Shop.id)
     .where(Shop.id == bindparam("b_shop"))
@@ -102,9 +111,15 @@ async def get(conn: AsyncConnection, shop_id: str) -> Hours:
     )
 
 
-async def calendar_for(conn: AsyncConnection, shop_id: str) -> BusinessCalendar:
-    """The calendar a shop's waiting times are counted in: its hours, else the defaults."""
-    hours = await get(conn, shop_id)
+# Calendars built in this process, by shop, with what they were built from: the shop's zone and
+# the business_hours row's updated_at (every edit sets it). The hot path reads those two with
+# the ticket and builds a calendar (and its holidays) only when one of them changed, so edits
+# made through another process are seen by the next message. Bounded: the oldest go first.
+_CALENDARS: dict[str, tuple[tuple[str, datetime | None], BusinessCalendar]] = {}
+MAX_CACHED_CALENDARS = 1024
+
+
+def _build(shop_id: str, hours: Hours) -> BusinessCalendar:
     try:
         return to_calendar(hours)
     except ValueError as exc:
@@ -114,6 +129,39 @@ async def calendar_for(conn: AsyncConnection, shop_id: str) -> BusinessCalendar:
         return to_calendar(
             Hours(hours.timezone, hours.week, None, None, hours.closed_dates, hours.updated_at)
         )
+
+
+def _remember(shop_id: str, key: tuple[str, datetime | None], calendar: BusinessCalendar) -> None:
+    _CALENDARS.pop(shop_id, None)
+    while len(_CALENDARS) >= MAX_CACHED_CALENDARS:
+        del _CALENDARS[next(iter(_CALENDARS))]
+    _CALENDARS[shop_id] = key, calendar
+
+
+async def calendar_for(conn: AsyncConnection, shop_id: str) -> BusinessCalendar:
+    """The calendar a shop's waiting times are counted in: its hours, else the defaults."""
+    row = (await conn.execute(_KEY, {"b_shop": shop_id})).first()
+    if row is None:
+        raise NotFound(f"No shop {shop_id!r}.")
+    return await cached_calendar(conn, shop_id, row.shop_timezone, row.updated_at)
+
+
+async def cached_calendar(
+    conn: AsyncConnection, shop_id: str, shop_timezone: str, hours_updated_at: datetime | None
+) -> BusinessCalendar:
+    """The shop's calendar, given its zone and its hours' `updated_at` (None: no hours stored),
+    as read in the caller's transaction: built again (one more read) only when either changed."""
+    key = (shop_timezone, hours_updated_at)
+    cached = _CALENDARS.get(shop_id)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    hours = await get(conn, shop_id)
+    calendar = _build(shop_id, hours)
+    # Remembered under what it was built from (the defaults depend on the shop's zone only).
+    _remember(
+        shop_id, (hours.timezone if hours.is_default else shop_timezone, hours.updated_at), calendar
+    )
+    return calendar
 
 
 _UPSERT = PerDialect(

@@ -1,7 +1,8 @@
 """Writing what `timing.py` derives: the ticket and message rows that changed, and nothing else.
 
-The hot path (one recorded message) reads the ticket's messages once and writes with the
-module-level statements below; `recompute` re-derives a whole shop's tickets in batches.
+The hot path (`messages.py`) reads a ticket with its messages in one statement and writes
+with its own statement on PostgreSQL, with the module-level statements below on SQLite;
+`recompute` re-derives a whole shop's tickets in batches.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,14 +18,20 @@ from app.tickets.timing import Calendar, MessageFacts, StatusFacts, StatusTiming
 Row = dict[str, Any]
 RECOMPUTE_BATCH = 500
 
-_MESSAGE_COLUMNS = (
+MESSAGE_COLUMNS = (
     "period_date", "deadline_at", "answered_by", "answered_at", "reply_business_s",
     "reply_calendar_s",
 )  # fmt: skip
-_TICKET_COLUMNS = (
+TICKET_COLUMNS = (
     "period_date", "first_customer_at", "first_needing_at", "ack_deadline_at", "first_reply_at",
     "first_reply_business_s", "first_reply_calendar_s", "replies", "exchanges", "resolution_s",
 )  # fmt: skip
+# The parameters of UPDATE_TICKET (b_id and b_<name>) and of UPDATE_MESSAGE (b_<name>).
+TICKET_PARAMS = (
+    "category", "level", "level_detected", "status", "updated_at", "resolved_at", "reopens",
+    *TICKET_COLUMNS,
+)  # fmt: skip
+MESSAGE_WRITE = ("id", *MESSAGE_COLUMNS)
 
 UPDATE_MESSAGE = (
     update(TicketMessage)
@@ -64,7 +71,6 @@ UPDATE_TICKET = (
     )
 )
 
-MESSAGES_OF_TICKET = select(TicketMessage).where(TicketMessage.ticket_id == bindparam("b_ticket"))
 HISTORY_OF_TICKET = select(
     TicketStatusChange.id, TicketStatusChange.status, TicketStatusChange.at
 ).where(TicketStatusChange.ticket_id == bindparam("b_ticket"))
@@ -91,7 +97,7 @@ def message_updates(rows: Iterable[Mapping[str, Any]], timings: Timings) -> list
     changed = []
     for row in rows:
         computed = timings.messages[row["id"]]
-        values = {c: getattr(computed, c) for c in _MESSAGE_COLUMNS}
+        values = {c: getattr(computed, c) for c in MESSAGE_COLUMNS}
         if any(row[c] != v for c, v in values.items()):
             changed.append({"b_id": row["id"], **{f"b_{c}": v for c, v in values.items()}})
     return changed
@@ -99,7 +105,7 @@ def message_updates(rows: Iterable[Mapping[str, Any]], timings: Timings) -> list
 
 def apply(ticket: Row, timings: Timings, status: StatusTiming) -> bool:
     """Put the derived columns into `ticket` (a row dict); True when one of them changed."""
-    values: Row = {c: getattr(timings.ticket, c) for c in _TICKET_COLUMNS}
+    values: Row = {c: getattr(timings.ticket, c) for c in TICKET_COLUMNS}
     values.update(status=status.status, resolved_at=status.resolved_at, reopens=status.reopens)
     changed = any(ticket[c] != v for c, v in values.items())
     ticket.update(values)
@@ -108,11 +114,7 @@ def apply(ticket: Row, timings: Timings, status: StatusTiming) -> bool:
 
 def ticket_params(ticket: Mapping[str, Any]) -> Row:
     """Parameters of `UPDATE_TICKET` from a ticket row dict."""
-    names = (
-        "category", "level", "level_detected", "status", "updated_at", "resolved_at", "reopens",
-        *_TICKET_COLUMNS,
-    )  # fmt: skip
-    return {"b_id": ticket["id"], **{f"b_{c}": ticket[c] for c in names}}
+    return {"b_id": ticket["id"], **{f"b_{c}": ticket[c] for c in TICKET_PARAMS}}
 
 
 def stored_status(ticket: Mapping[str, Any]) -> StatusTiming:

@@ -49,7 +49,7 @@ _INSERT_TICKET = PerDialect(
             reopens=bindparam("b_reopens"),
         )
         .on_conflict_do_nothing()
-        .returning(Ticket.id)
+        .returning(*Ticket.__table__.c)
     )
 )
 
@@ -125,14 +125,14 @@ async def create(
         "b_exchanges": 0,
         "b_reopens": 0,
     }
-    ticket_id = (await conn.execute(_INSERT_TICKET.on(conn), params)).scalar()
-    if ticket_id is None:
+    row = (await conn.execute(_INSERT_TICKET.on(conn), params)).mappings().first()
+    if row is None:
         result = await conn.execute(
             select(Ticket).where(Ticket.shop_id == shop_id, Ticket.external_id == data.external_id)
         )
         return dict(result.mappings().one()), False
-    await add_change(conn, shop_id, ticket_id, TicketStatus.OPEN, created_at, StatusCause.CREATED)
-    return await _ticket(conn, shop_id, ticket_id), True
+    await add_change(conn, shop_id, row["id"], TicketStatus.OPEN, created_at, StatusCause.CREATED)
+    return dict(row), True
 
 
 async def list_tickets(
