@@ -120,6 +120,10 @@ async def get(conn: AsyncConnection, shop_id: str) -> ShopAccount:
     row = (await conn.execute(select(Shop).where(Shop.id == shop_id))).mappings().first()
     if row is None:
         raise NotFound(f"No shop {shop_id!r}.")
+    return _account(row)
+
+
+def _account(row: Any) -> ShopAccount:
     return ShopAccount(
         id=row["id"],
         name=row["name"],
@@ -148,17 +152,24 @@ async def authenticate(
     """The shop a key opens. Unknown key: 401; a key of another shop, or no such shop: 404."""
     if not is_shop_id(shop_id):
         raise NotFound("No such shop.")
-    owner = await conn.scalar(
-        select(ShopApiKey.shop_id).where(
-            ShopApiKey.key_hash == hash_api_key(api_key),
-            or_(ShopApiKey.expires_at.is_(None), ShopApiKey.expires_at > now),
-        )
-    )
-    if owner is None:
+    params = {"b_hash": hash_api_key(api_key), "b_now": now}
+    row = (await conn.execute(_KEY_OWNER, params)).mappings().first()
+    if row is None:
         raise Unauthorized("Unknown or expired API key.")
-    if owner != shop_id:
+    if row["id"] != shop_id:
         raise NotFound(f"No shop {shop_id!r}.")
-    return await get(conn, shop_id)
+    return _account(row)
+
+
+# The shop a key opens, in one round trip (every API request runs it).
+_KEY_OWNER = (
+    select(Shop)
+    .join(ShopApiKey, ShopApiKey.shop_id == Shop.id)
+    .where(
+        ShopApiKey.key_hash == bindparam("b_hash"),
+        or_(ShopApiKey.expires_at.is_(None), ShopApiKey.expires_at > bindparam("b_now")),
+    )
+)
 
 
 async def rotate_api_key(
