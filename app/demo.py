@@ -157,6 +157,11 @@ async def run() -> None:
     outbox = transport_from_url(settings.mail_url, settings.smtp_timeout)
     if isinstance(outbox, FileTransport):
         _print_outbox(outbox.directory)
+    print(
+        f"\nThe merchant's dashboard: with `make run` serving this database, open "
+        f"{settings.public_url.rstrip('/')}/dashboard and sign in with the key of "
+        f"{shop['name']}:\n  {shop['api_key']}"
+    )
 
 
 def _print_outbox(directory: Path) -> None:

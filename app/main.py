@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from app import counters, health, metrics, openapi
 from app import scheduler as scheduler_module
 from app.config import Settings, get_settings, startup_warnings
+from app.dashboard.router import router as dashboard_router  # dashboard
 from app.db import engine_for
 from app.emailtemplates.router import router as templates_router
 from app.errors import install_handlers
@@ -92,4 +93,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tickets_router)  # tickets
     app.include_router(ticket_rating_pages)  # tickets
     app.include_router(kpis_router)  # kpis
+    app.include_router(dashboard_router)  # dashboard
     return app

@@ -1,0 +1,1 @@
+"""The merchant's web interface at /dashboard: pages over the same services the API uses."""
