@@ -1,5 +1,7 @@
 """The expertise level, pure: given a shop's figures, its level, each criterion against the next
-level's threshold, and what to improve to climb (docs/expertise.md). No I/O, no clock."""
+level's threshold, and what to improve to climb (docs/kpis.md, "The expertise level").
+
+No I/O, no clock."""
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
