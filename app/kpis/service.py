@@ -4,20 +4,18 @@ Every definition is in docs/kpis.md; the SQL is in `queries.py`. `report` is als
 expertise level and the dashboard call.
 """
 
-import asyncio
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import sentiment
 from app.errors import InvalidInput
 from app.kpis import queries
-from app.kpis.queries import Granularity, Period
+from app.kpis.queries import Bucketed, Granularity, Period
 from app.kpis.schemas import Kpi, KpiReport, Part, SeriesPoint, Status
 from app.shops import service as shops
 from app.shops.settings import KPI_UNITS, KpiSettings
@@ -134,75 +132,35 @@ async def report(
     return KpiReport(from_=start, to=end, timezone=tz, granularity=gran, kpis=kpis, series=series)
 
 
-Pass = Callable[[AsyncConnection], Awaitable[Any]]
-
-# On PostgreSQL a report's passes run on two more connections at once, each in a read-only
-# REPEATABLE READ transaction that imports the caller's snapshot (`pg_export_snapshot`): they
-# read exactly what one transaction would, on two cores. Each such report takes two more pooled
-# connections, so at most PARALLEL_REPORTS run so in a process; the others run on the caller's
-# connection alone, one pass after another.
-PARALLEL_REPORTS = 2
-_parallel_running = 0
-
-
 async def _passes(
     conn: AsyncConnection, p: Period, trigger_states: list[int], kpi_settings: KpiSettings
 ) -> dict[date | None, dict[str, Any]]:
-    """Every aggregate pass, merged per bucket; per-language and per-reason rows as lists."""
-    refunds = kpi_settings.refund_state_ids
-    # Two groups of about the same cost on the benchmark (bench.kpis prints each statement's
-    # time): the tickets pass (~0.6 s) and orders (~0.2 s); the rest (~0.8 s together).
-    groups: list[dict[str, Pass]] = [
-        {
-            "tickets": lambda c: queries.tickets(c, p),
-            "orders": lambda c: queries.orders(c, p),
-        },
-        {
-            "returns": lambda c: queries.returns(c, p, trigger_states, refunds),
-            "requests_sent": lambda c: queries.requests_sent(c, p),
-            "messages": lambda c: queries.messages(c, p),
-            "sentiments": lambda c: queries.sentiments(c, p),
-            "ratings": lambda c: queries.ratings(c, p),
-            "reviews": lambda c: queries.reviews(c, p),
-            "decisions": lambda c: queries.requests_decided(c, p),
-        },
-    ]
-    results = await _run(conn, groups)
+    """Every aggregate pass, merged per bucket; per-language and per-reason rows as lists.
+
+    One after another in the caller's transaction (so on one snapshot). Running them on two
+    connections sharing that snapshot (`pg_export_snapshot`) was measured: 1.54 s against
+    1.57 s on the benchmark, not worth two more pooled connections per report.
+    """
     merged: dict[date | None, dict[str, Any]] = defaultdict(dict)
-    for name, result in results.items():
-        if name in ("reviews", "decisions"):
-            for row in result:
-                merged[row.pop("bucket")].setdefault(name, []).append(row)
-        else:
-            for bucket, values in result.items():
-                merged[bucket].update(values)
+
+    def fold(rows: Bucketed) -> None:
+        for bucket, values in rows.items():
+            merged[bucket].update(values)
+
+    fold(await queries.tickets(conn, p))
+    fold(await queries.messages(conn, p))
+    fold(await queries.sentiments(conn, p))
+    fold(await queries.ratings(conn, p))
+    fold(await queries.orders(conn, p))
+    fold(await queries.returns(conn, p, trigger_states, kpi_settings.refund_state_ids))
+    fold(await queries.requests_sent(conn, p))
+    for name, rows in (
+        ("reviews", await queries.reviews(conn, p)),
+        ("decisions", await queries.requests_decided(conn, p)),
+    ):
+        for row in rows:
+            merged[row.pop("bucket")].setdefault(name, []).append(row)
     return merged
-
-
-async def _run(conn: AsyncConnection, groups: list[dict[str, Pass]]) -> dict[str, Any]:
-    global _parallel_running
-    if conn.dialect.name != "postgresql" or _parallel_running >= PARALLEL_REPORTS:
-        return {name: await run(conn) for group in groups for name, run in group.items()}
-    _parallel_running += 1
-    try:
-        snapshot = await conn.scalar(text("SELECT pg_export_snapshot()"))
-        done = await asyncio.gather(*(_on_snapshot(conn, str(snapshot), g) for g in groups))
-    finally:
-        _parallel_running -= 1
-    return {name: result for group in done for name, result in group.items()}
-
-
-async def _on_snapshot(
-    conn: AsyncConnection, snapshot: str, group: dict[str, Pass]
-) -> dict[str, Any]:
-    async with conn.engine.connect() as other:
-        other = await other.execution_options(
-            isolation_level="REPEATABLE READ", postgresql_readonly=True
-        )
-        # The first statement of the transaction; the id comes from pg_export_snapshot.
-        await other.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-        await _tune(other)
-        return {name: await run(other) for name, run in group.items()}
 
 
 async def _tune(conn: AsyncConnection) -> None:
