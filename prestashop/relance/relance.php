@@ -16,6 +16,9 @@ require_once __DIR__ . '/classes/RelanceSigner.php';
 require_once __DIR__ . '/classes/RelancePayloadBuilder.php';
 require_once __DIR__ . '/classes/RelanceSender.php';
 require_once __DIR__ . '/classes/RelanceOutbox.php';
+require_once __DIR__ . '/classes/RelanceReviewsStore.php';
+require_once __DIR__ . '/classes/RelanceReviewsSync.php';
+require_once __DIR__ . '/classes/RelanceReviewsView.php';
 
 class Relance extends Module
 {
@@ -29,6 +32,13 @@ class Relance extends Module
     const LAST_TEST = 'RELANCE_LAST_TEST';
     /** global: the cron URL's token */
     const CRON_TOKEN = 'RELANCE_CRON_TOKEN';
+    /** the secret of the outgoing webhook Relance posts review.published to */
+    const REVIEWS_SECRET = 'RELANCE_REVIEWS_SECRET';
+    const SHOW_STARS = 'RELANCE_REVIEWS_SHOW_STARS';
+    const SHOW_LIST = 'RELANCE_REVIEWS_SHOW_LIST';
+    const SHOW_IN_LISTS = 'RELANCE_REVIEWS_SHOW_IN_LISTS';
+    /** 1 (all, the default) to 5 */
+    const MIN_RATING = 'RELANCE_REVIEWS_MIN_RATING';
 
     /** events sent at the end of one request, at most */
     const FLUSH_LIMIT = 5;
@@ -41,6 +51,13 @@ class Relance extends Module
         'actionObjectOrderStateUpdateAfter',
     ];
 
+    const REVIEW_HOOKS = [
+        'displayProductAdditionalInfo',
+        'displayFooterProduct',
+        'displayProductListReviews',
+        'actionFrontControllerSetMedia',
+    ];
+
     /** @var array<int, string> event keys written during this request */
     private $written = [];
 
@@ -48,7 +65,7 @@ class Relance extends Module
     {
         $this->name = 'relance';
         $this->tab = 'emailing';
-        $this->version = '1.0.0';
+        $this->version = '1.1.0';
         $this->author = 'Relance';
         $this->need_instance = 0;
         $this->bootstrap = true;
@@ -71,7 +88,10 @@ class Relance extends Module
         }
         $installed = parent::install()
             && Db::getInstance()->execute(RelanceOutbox::installSql(_DB_PREFIX_, _MYSQL_ENGINE_))
+            && RelanceReviewsStore::executeAll(RelanceReviewsStore::installSql(_DB_PREFIX_, _MYSQL_ENGINE_))
             && $this->registerHook(self::HOOKS)
+            && $this->registerHook(self::REVIEW_HOOKS)
+            && $this->installReviewDefaults()
             && Configuration::updateGlobalValue(self::CRON_TOKEN, bin2hex(random_bytes(16)))
             && Configuration::updateValue(self::STATES, 'all');
         if ($installed) {
@@ -89,12 +109,207 @@ class Relance extends Module
     public function uninstall()
     {
         $keys = [self::URL, self::SHOP_ID, self::SECRET, self::STATES, self::LAST_SUCCESS, self::LAST_ERROR,
-            self::LAST_TEST, self::CRON_TOKEN, ];
+            self::LAST_TEST, self::CRON_TOKEN, self::REVIEWS_SECRET, self::SHOW_STARS, self::SHOW_LIST,
+            self::SHOW_IN_LISTS, self::MIN_RATING, ];
         foreach ($keys as $key) {
             Configuration::deleteByName($key);
         }
 
-        return Db::getInstance()->execute(RelanceOutbox::uninstallSql(_DB_PREFIX_)) && parent::uninstall();
+        return Db::getInstance()->execute(RelanceOutbox::uninstallSql(_DB_PREFIX_))
+            && RelanceReviewsStore::executeAll(RelanceReviewsStore::uninstallSql(_DB_PREFIX_))
+            && parent::uninstall();
+    }
+
+    /**
+     * Reviews shown in the three places, all ratings (hiding bad reviews is unlawful in France).
+     *
+     * @return bool
+     */
+    public function installReviewDefaults()
+    {
+        return Configuration::updateValue(self::SHOW_STARS, 1)
+            && Configuration::updateValue(self::SHOW_LIST, 1)
+            && Configuration::updateValue(self::SHOW_IN_LISTS, 1)
+            && Configuration::updateValue(self::MIN_RATING, 1);
+    }
+
+    /**
+     * Refreshes the local copy of every configured shop's reviews (the cron URL).
+     *
+     * @return array<int, array<string, mixed>> id_shop => result
+     */
+    public function refreshAllReviews()
+    {
+        // A first copy of a large shop is paced under the public API's rate limit.
+        @set_time_limit(600);
+        $results = [];
+        foreach (Shop::getShops(true, null, true) as $idShop) {
+            if ($this->isConfigured((int) $idShop)) {
+                $results[(int) $idShop] = $this->refreshReviews((int) $idShop);
+            }
+        }
+
+        return $results;
+    }
+
+    /**
+     * @param int $idShop
+     *
+     * @return array<string, mixed> RelanceReviewsSync::run's answer
+     */
+    public function refreshReviews($idShop)
+    {
+        try {
+            $sync = new RelanceReviewsSync($this->config(self::URL, $idShop), $this->config(self::SHOP_ID, $idShop), new RelanceReviewsStore());
+            $result = $sync->run($idShop, time());
+        } catch (Throwable $e) {
+            $result = ['result' => 'error', 'reviews' => -1, 'error' => $e->getMessage()];
+        }
+        if ($result['result'] === 'error') {
+            PrestaShopLogger::addLog('Relance: reviews not refreshed: ' . $result['error'], 2, null, 'Relance', 0, false);
+        }
+
+        return $result;
+    }
+
+    /**
+     * @param int $idShop
+     *
+     * @return string the reviews webhook secret
+     */
+    public function reviewsSecret($idShop)
+    {
+        return $this->config(self::REVIEWS_SECRET, $idShop);
+    }
+
+    /**
+     * @param array<string, mixed> $params
+     */
+    public function hookActionFrontControllerSetMedia($params)
+    {
+        if ($this->context->controller instanceof FrontController && method_exists($this->context->controller, 'registerStylesheet')) {
+            $this->context->controller->registerStylesheet('modules-relance-reviews', 'modules/' . $this->name . '/views/css/reviews.css', ['media' => 'all', 'priority' => 150]);
+        }
+    }
+
+    /**
+     * Stars and count on the product page.
+     *
+     * @param array<string, mixed> $params ['product' => the product (lazy array)]
+     *
+     * @return string
+     */
+    public function hookDisplayProductAdditionalInfo($params)
+    {
+        return $this->renderReviews($params, self::SHOW_STARS, 'product-stars.tpl');
+    }
+
+    /**
+     * The list of reviews with the merchant's replies.
+     *
+     * @param array<string, mixed> $params ['product' => ..., 'category' => ...]
+     *
+     * @return string
+     */
+    public function hookDisplayFooterProduct($params)
+    {
+        return $this->renderReviews($params, self::SHOW_LIST, 'product-reviews.tpl');
+    }
+
+    /**
+     * Stars in category lists and search results.
+     *
+     * @param array<string, mixed> $params ['product' => the listing's product]
+     *
+     * @return string
+     */
+    public function hookDisplayProductListReviews($params)
+    {
+        return $this->renderReviews($params, self::SHOW_IN_LISTS, 'list-stars.tpl');
+    }
+
+    /**
+     * @param array<string, mixed> $params
+     * @param string $setting
+     * @param string $template
+     *
+     * @return string
+     */
+    private function renderReviews($params, $setting, $template)
+    {
+        try {
+            $idShop = (int) $this->context->shop->id;
+            $product = isset($params['product']) ? $params['product'] : null;
+            $idProduct = (int) self::productField($product, ['id_product', 'id']);
+            if ($idProduct <= 0 || !(int) $this->config($setting, $idShop)) {
+                return '';
+            }
+            $minRating = min(5, max(1, (int) $this->config(self::MIN_RATING, $idShop)));
+            $store = $this->reviewsStore();
+            $language = $this->context->language;
+            $view = new RelanceReviewsView((string) $language->iso_code, (string) $language->date_format_lite);
+            $summary = $view->summary($store->distribution($idShop, $idProduct, $minRating));
+            if ($summary['count'] <= 0) {
+                return '';
+            }
+            $url = (string) self::productField($product, ['url', 'link']);
+            if ($url === '') {
+                $url = (string) $this->context->link->getProductLink($idProduct);
+            }
+            $listShown = (bool) (int) $this->config(self::SHOW_LIST, $idShop);
+            $vars = ['summary' => $summary, 'reviews' => [], 'pages' => [], 'json_ld' => '',
+                'list_url' => $listShown ? RelanceReviewsView::pageUrl($url, 1) : '', ];
+            $productData = ['name' => (string) self::productField($product, ['name']), 'url' => $url,
+                'sku' => (string) self::productField($product, ['reference']), ];
+            if ($template === 'product-reviews.tpl') {
+                $page = RelanceReviewsView::page(Tools::getValue(RelanceReviewsView::PAGE_PARAM), $summary['count']);
+                $vars = array_merge($vars, $view->listing(
+                    $store->page($idShop, $idProduct, $minRating, $page, RelanceReviewsView::PER_PAGE),
+                    $summary['count'],
+                    $page,
+                    $url
+                ));
+                $vars['json_ld'] = RelanceReviewsView::jsonLd($productData, $summary, $vars['reviews']);
+            } elseif ($template === 'product-stars.tpl' && !$listShown) {
+                // The list carries the markup when it is shown; otherwise the stars carry the rating.
+                $vars['json_ld'] = RelanceReviewsView::jsonLd($productData, $summary, []);
+            }
+            $this->context->smarty->assign('relance_reviews', $vars);
+
+            return $this->display(__FILE__, 'views/templates/hook/' . $template);
+        } catch (Throwable $e) {
+            PrestaShopLogger::addLog('Relance: reviews not shown: ' . $e->getMessage(), 2, null, 'Relance', 0, true);
+
+            return '';
+        }
+    }
+
+    /**
+     * @return RelanceReviewsStore
+     */
+    protected function reviewsStore()
+    {
+        return new RelanceReviewsStore();
+    }
+
+    /**
+     * @param mixed $product an array, a lazy array (ArrayAccess) or a Product
+     * @param array<int, string> $names the first one set is returned
+     *
+     * @return mixed '' when none
+     */
+    private static function productField($product, array $names)
+    {
+        foreach ($names as $name) {
+            if ((is_array($product) || $product instanceof ArrayAccess) && isset($product[$name]) && is_scalar($product[$name])) {
+                return $product[$name];
+            }
+            if (is_object($product) && !($product instanceof ArrayAccess) && isset($product->$name) && is_scalar($product->$name)) {
+                return $product->$name;
+            }
+        }
+
+        return '';
     }
 
     /**
@@ -254,6 +469,14 @@ class Relance extends Module
         } elseif (Tools::isSubmit('submitRelanceDiscard')) {
             RelanceOutbox::deleteFailed($idShop);
             $notices[] = ['type' => 'success', 'text' => $this->l('Refused events were deleted.')];
+        } elseif (Tools::isSubmit('submitRelanceReviews')) {
+            $notices = $this->saveReviewSettings($idShop);
+        } elseif (Tools::isSubmit('submitRelanceReviewsRefresh')) {
+            $result = $this->isConfigured($idShop) ? $this->refreshReviews($idShop)
+                : ['result' => 'error', 'error' => $this->l('Save the URL, shop id and secret first.')];
+            $notices[] = $result['result'] === 'error'
+                ? ['type' => 'error', 'text' => $this->l('The reviews could not be refreshed; the local copy is kept:') . ' ' . $result['error']]
+                : ['type' => 'success', 'text' => $this->l('The reviews are up to date.')];
         }
 
         $idLang = (int) $this->context->language->id;
@@ -268,6 +491,7 @@ class Relance extends Module
         $lastError = json_decode((string) $this->config(self::LAST_ERROR, $idShop), true);
         $lastTest = json_decode((string) $this->config(self::LAST_TEST, $idShop), true);
         $lastSuccess = (int) $this->config(self::LAST_SUCCESS, $idShop);
+        $reviewState = (new RelanceReviewsStore())->state($idShop);
         $this->context->smarty->assign([
             'relance' => [
                 'action' => $this->context->link->getAdminLink('AdminModules', true, [], ['configure' => $this->name]),
@@ -284,6 +508,16 @@ class Relance extends Module
                 'last_error' => is_array($lastError) ? $lastError + ['date' => date('Y-m-d H:i:s', (int) $lastError['at'])] : null,
                 'last_test' => is_array($lastTest) ? $lastTest + ['date' => date('Y-m-d H:i:s', (int) $lastTest['at'])] : null,
                 'cron_url' => $this->cronUrl(),
+                'reviews' => [
+                    'show_stars' => (bool) (int) $this->config(self::SHOW_STARS, $idShop),
+                    'show_list' => (bool) (int) $this->config(self::SHOW_LIST, $idShop),
+                    'show_in_lists' => (bool) (int) $this->config(self::SHOW_IN_LISTS, $idShop),
+                    'min_rating' => max(1, (int) $this->config(self::MIN_RATING, $idShop)),
+                    'secret_set' => $this->config(self::REVIEWS_SECRET, $idShop) !== '',
+                    'webhook_url' => $this->context->link->getModuleLink($this->name, 'reviews', []),
+                    'synced_at' => $reviewState['synced_at'] > 0 ? date('Y-m-d H:i:s', (int) $reviewState['synced_at']) : '',
+                    'last_error' => (string) $reviewState['last_error'],
+                ],
             ],
         ]);
 
@@ -352,6 +586,30 @@ class Relance extends Module
         $this->queueOrderStates($idShop);
 
         return [['type' => 'success', 'text' => $this->l('Settings saved. The order-state catalogue is being sent to Relance.')]];
+    }
+
+    /**
+     * The reviews shown on the shop: where, from which rating, and the webhook secret.
+     *
+     * @param int $idShop
+     *
+     * @return array<int, array<string, string>> notices
+     */
+    private function saveReviewSettings($idShop)
+    {
+        $secret = trim((string) Tools::getValue('RELANCE_REVIEWS_SECRET'));
+        if ($secret !== '' && !RelanceSigner::isValidSecret($secret)) {
+            return [['type' => 'error', 'text' => $this->l('The webhook secret must start with whsec_.')]];
+        }
+        foreach ([self::SHOW_STARS, self::SHOW_LIST, self::SHOW_IN_LISTS] as $key) {
+            $this->setConfig($key, Tools::getValue($key) ? '1' : '0', $idShop);
+        }
+        $this->setConfig(self::MIN_RATING, (string) min(5, max(1, (int) Tools::getValue(self::MIN_RATING, 1))), $idShop);
+        if ($secret !== '') {
+            $this->setConfig(self::REVIEWS_SECRET, $secret, $idShop);
+        }
+
+        return [['type' => 'success', 'text' => $this->l('Review settings saved.')]];
     }
 
     /**

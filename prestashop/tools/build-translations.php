@@ -15,9 +15,13 @@ $languages = ['en', 'fr', 'it', 'es', 'de'];
 function relance_strings($root)
 {
     $found = [];
+    $tpl = "/\\{l s='((?:[^'\\\\]|\\\\.)*)' mod='relance'\\}/";
     $sources = [
         'relance' => ['relance/relance.php', "/\\\$this->l\\('((?:[^'\\\\]|\\\\.)*)'\\)/"],
         'configure' => ['relance/views/templates/admin/configure.tpl', "/\\{l s='((?:[^'\\\\]|\\\\.)*)' mod='relance'\\}/"],
+        'product-stars' => ['relance/views/templates/hook/product-stars.tpl', $tpl],
+        'product-reviews' => ['relance/views/templates/hook/product-reviews.tpl', $tpl],
+        'list-stars' => ['relance/views/templates/hook/list-stars.tpl', $tpl],
     ];
     foreach ($sources as $file => $source) {
         preg_match_all($source[1], (string) file_get_contents($root . '/' . $source[0]), $matches);

@@ -30,6 +30,8 @@ class ConfigureTemplateTest extends TestCase
             'url' => '', 'shop_id' => '', 'secret_set' => false, 'all_states' => true, 'states' => [],
             'counts' => ['pending' => 0, 'failed' => 0], 'failed' => [], 'last_success' => '', 'last_error' => null,
             'last_test' => null, 'cron_url' => 'https://shop.example/module/relance/cron?token=abc',
+            'reviews' => ['show_stars' => true, 'show_list' => true, 'show_in_lists' => false, 'min_rating' => 1, 'secret_set' => false,
+                'webhook_url' => 'https://shop.example/module/relance/reviews', 'synced_at' => '', 'last_error' => '', ],
         ]);
 
         return $smarty->fetch(dirname(__DIR__, 2) . '/relance/views/templates/admin/configure.tpl');
@@ -66,5 +68,20 @@ class ConfigureTemplateTest extends TestCase
         $this->assertStringContainsString('Jamais', $html);
         $this->assertStringNotContainsString('Renvoyer', $html, 'no refused events, no retry button');
         $this->assertStringContainsString('name="RELANCE_ALL_STATES" value="1" checked', $html);
+    }
+
+    public function testReviewSettingsWithTheFrenchLawNextToTheMinimumRating()
+    {
+        $html = $this->render([]);
+        $this->assertStringContainsString('name="RELANCE_REVIEWS_SHOW_STARS" value="1" checked', $html);
+        $this->assertStringContainsString('name="RELANCE_REVIEWS_SHOW_IN_LISTS" value="1">', $html);
+        $this->assertMatchesRegularExpression('#<option value="1" selected>Tous les avis \(recommandé\)</option>#', $html);
+        $select = strpos($html, 'id="relance-min-rating"');
+        $warning = strpos($html, 'id="relance-min-rating-warning"');
+        $this->assertNotFalse($select);
+        $this->assertNotFalse($warning);
+        $this->assertLessThan(600, $warning - $select, 'the warning is next to the setting');
+        $this->assertStringContainsString('En France, masquer les avis négatifs est illégal', $html);
+        $this->assertStringContainsString('<code>https://shop.example/module/relance/reviews</code>', $html);
     }
 }

@@ -1,6 +1,7 @@
 <?php
 /**
- * Relance - the cron URL: sends what is due in the outbox. Protected by a token.
+ * Relance - the cron URL: sends what is due in the outbox and refreshes the local copy of the
+ * reviews (a 304 when nothing changed). Protected by a token.
  *
  * Called every five minutes by the merchant's crontab (see the README).
  *
@@ -27,7 +28,9 @@ class RelanceCronModuleFrontController extends ModuleFrontController
             exit;
         }
         @set_time_limit(120);
-        echo json_encode($module->processOutbox(200));
+        $counts = $module->processOutbox(200);
+        $counts['reviews'] = $module->refreshAllReviews();
+        echo json_encode($counts);
         exit;
     }
 }

@@ -50,6 +50,48 @@
   </div>
 </form>
 
+<form method="post" action="{$relance.action|escape:'html':'UTF-8'}" class="defaultForm form-horizontal" id="relance-reviews-settings">
+  <div class="panel">
+    <div class="panel-heading"><i class="icon-star"></i> {l s='Reviews on the shop' mod='relance'}</div>
+    <p>{l s='The published reviews are copied to the shop by the cron line above, and at once when Relance sends review.published to the webhook below. Product pages read the copy only: they never wait on Relance.' mod='relance'}</p>
+    <div class="form-group">
+      <label class="control-label col-lg-3">{l s='Show' mod='relance'}</label>
+      <div class="col-lg-9">
+        <div class="checkbox"><label><input type="checkbox" name="RELANCE_REVIEWS_SHOW_STARS" value="1"{if $relance.reviews.show_stars} checked{/if}> {l s='Stars and count on the product page' mod='relance'}</label></div>
+        <div class="checkbox"><label><input type="checkbox" name="RELANCE_REVIEWS_SHOW_LIST" value="1"{if $relance.reviews.show_list} checked{/if}> {l s='The reviews and your replies under the product' mod='relance'}</label></div>
+        <div class="checkbox"><label><input type="checkbox" name="RELANCE_REVIEWS_SHOW_IN_LISTS" value="1"{if $relance.reviews.show_in_lists} checked{/if}> {l s='Stars in product lists' mod='relance'}</label></div>
+      </div>
+    </div>
+    <div class="form-group">
+      <label class="control-label col-lg-3" for="relance-min-rating">{l s='Minimum rating shown' mod='relance'}</label>
+      <div class="col-lg-9">
+        <select id="relance-min-rating" name="RELANCE_REVIEWS_MIN_RATING">
+          <option value="1"{if $relance.reviews.min_rating == 1} selected{/if}>{l s='All reviews (recommended)' mod='relance'}</option>
+          {foreach from=[2, 3, 4, 5] item=rating}
+          <option value="{$rating|intval}"{if $relance.reviews.min_rating == $rating} selected{/if}>{$rating|intval}/5 {l s='and above' mod='relance'}</option>
+          {/foreach}
+        </select>
+        <p class="help-block alert alert-warning" id="relance-min-rating-warning">{l s='In France, hiding bad reviews is unlawful: it misleads buyers (Code de la consommation). Keep "All reviews" for a shop that sells in France.' mod='relance'}</p>
+      </div>
+    </div>
+    <div class="form-group">
+      <label class="control-label col-lg-3" for="relance-reviews-secret">{l s='Reviews webhook secret' mod='relance'}</label>
+      <div class="col-lg-9">
+        <input type="password" id="relance-reviews-secret" name="RELANCE_REVIEWS_SECRET" value="" autocomplete="off" placeholder="whsec_...">
+        <p class="help-block">{l s='In Relance, add an outgoing webhook endpoint for review.published with this URL, and paste its secret here:' mod='relance'} <code>{$relance.reviews.webhook_url|escape:'html':'UTF-8'}</code>{if $relance.reviews.secret_set} {l s='A secret is saved. Leave empty to keep it.' mod='relance'}{/if}</p>
+      </div>
+    </div>
+    <div class="form-group">
+      <label class="control-label col-lg-3">{l s='Last refresh' mod='relance'}</label>
+      <div class="col-lg-9"><p class="form-control-static" id="relance-reviews-synced">{if $relance.reviews.synced_at}{$relance.reviews.synced_at|escape:'html':'UTF-8'}{else}{l s='Never' mod='relance'}{/if}{if $relance.reviews.last_error} - {$relance.reviews.last_error|escape:'html':'UTF-8'}{/if}</p></div>
+    </div>
+    <div class="panel-footer">
+      <button type="submit" name="submitRelanceReviews" value="1" class="btn btn-default pull-right"><i class="process-icon-save"></i> {l s='Save' mod='relance'}</button>
+      <button type="submit" name="submitRelanceReviewsRefresh" value="1" class="btn btn-default"><i class="process-icon-refresh"></i> {l s='Refresh the reviews now' mod='relance'}</button>
+    </div>
+  </div>
+</form>
+
 <div class="panel" id="relance-status">
   <div class="panel-heading"><i class="icon-info"></i> {l s='Status' mod='relance'}</div>
   <dl class="dl-horizontal">
