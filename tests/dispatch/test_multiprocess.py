@@ -502,7 +502,8 @@ async def test_three_workers_keep_the_cooldown_for_orders_due_together(
         stop_gracefully(workers)
         recipients = Counter(rcpt for _, rcpts in sink.envelopes for rcpt in rcpts)
     twice = [r for r, n in recipients.items() if n > 1]
-    assert not twice, await told_twice(engine, sink, twice)
+    logs = "\n".join(w.tail(3000) for w in workers)
+    assert not twice, f"{await told_twice(engine, sink, twice)}\n{logs}"
     assert recipients == {f"c{k}@example.fr": 1 for k in range(1, customers + 1)}
     async with engine.connect() as conn:
         outcomes = Counter(
