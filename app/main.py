@@ -24,6 +24,8 @@ from app.requests import timeline as request_timeline
 from app.requests.router import router as requests_router
 from app.reviews import service as reviews_service
 from app.reviews.pages import router as review_pages
+from app.reviews.public_router import feed_router as public_feed_router  # public reviews
+from app.reviews.public_router import router as public_reviews_router  # public reviews
 from app.reviews.router import router as reviews_router
 from app.shops import service as shops_service
 from app.shops.router import router as shops_router
@@ -81,6 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(requests_router)
     app.include_router(reviews_router)
     app.include_router(review_pages)
+    app.include_router(public_reviews_router)  # public reviews
+    app.include_router(public_feed_router)  # public reviews
     app.include_router(suppressions_router)
     app.include_router(unsubscribe_pages)
     app.include_router(privacy_router)

@@ -128,6 +128,26 @@ SHOP_RESPONSES: Responses = {
 }
 """What every `/api/v1/shops/{shop_id}/…` operation may answer besides its success."""
 
+PUBLIC_RESPONSES: Responses = {
+    404: _problem(
+        "No such shop (or, for a private feed, a missing or wrong token).",
+        _example(404, "not-found", "Not found", "No shop 'shp_x'."),
+    ),
+    422: _INVALID,
+    429: _problem(
+        "Too many requests from this client address; retry after `Retry-After` seconds.",
+        _example(
+            429,
+            "rate-limited",
+            "Too many requests",
+            "At most 120 requests a minute per client; retry later.",
+        ),
+        _RETRY_AFTER,
+    ),
+    503: _UNAVAILABLE,
+}
+"""What the public, read-only operations (`/public/…`, `/feeds/…`) may answer besides success."""
+
 ADMIN_RESPONSES: Responses = {
     401: _problem(
         "No admin bearer token, or a wrong one.",

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.shops.settings import (
     DurationStr,
     Exclusions,
+    FeedToken,
     HttpUrlStr,
     KpiSettings,
     LanguageStr,
@@ -136,6 +137,7 @@ class ShopSettingsUpdate(BaseModel):
     review_default_status: Literal["pending", "published"] | None = None
     review_edit_grace: DurationStr | None = None
     review_link_ttl: DurationStr | None = None
+    review_feed_token: FeedToken | None = None  # public reviews
     exclusions: Exclusions | None = None
     dry_run: bool | None = None
     notification_email: SenderAddress | None = None

@@ -56,6 +56,8 @@ DurationStr = Annotated[str, BeforeValidator(_duration)]
 HttpUrlStr = Annotated[str, BeforeValidator(_http_url)]
 TimeZoneStr = Annotated[str, BeforeValidator(_timezone)]
 LanguageStr = Annotated[str, BeforeValidator(_language)]
+# The secret of a private product-reviews feed (`?token=`).
+FeedToken = Annotated[str, Field(min_length=16, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 def _time_text(value: Any) -> Any:
@@ -411,6 +413,11 @@ class ShopSettings(BaseModel):
         default="P180D", description="How long the links of an e-mail keep working."
     )
     exclusions: Exclusions = Field(default_factory=Exclusions)
+    review_feed_token: FeedToken | None = Field(
+        default=None,
+        description="Makes the Google product-reviews feed private: it then answers only with "
+        "`?token=` equal to this value (16-128 letters, digits, `-`, `_`); null: public.",
+    )
     notification_email: SenderAddress | None = Field(
         default=None, description="Where alerts to the merchant go (low reviews, paused sending)."
     )

@@ -84,6 +84,10 @@ class ProductIn(_In):
     quantity: Int64 = 1
     url: str | None = Field(default=None, max_length=2000)
     image_url: str | None = Field(default=None, max_length=2000)
+    # Optional identifiers (the product-reviews feed's `gtin`, `mpn`, `brand`).
+    gtin: str | None = Field(default=None, max_length=255)
+    mpn: str | None = Field(default=None, max_length=255)
+    brand: str | None = Field(default=None, max_length=255)
 
 
 class OrderStatusData(_In):
