@@ -53,6 +53,10 @@ from app.tickets.service import add_change
 from app.tickets.timing import MessageFacts
 from app.tickets.vocabulary import DONE, Author, StatusCause, TicketStatus
 
+# Each message re-derives its ticket's timings from all of its messages: a bound keeps that
+# cheap (a real support thread holds tens; thousands are a loop between two robots).
+MAX_MESSAGES = 2_000
+
 # The new message's id until the INSERT gives it one: larger than any, as the real one will be.
 _PROVISIONAL = 2**63 - 1
 # The same, in the arrays of `_WRITE` (answered_by is then the id the INSERT returns).
@@ -253,6 +257,11 @@ async def _record(
         if row["external_id"] == data.external_id:
             full = (await conn.execute(_FULL_MESSAGE, {"b_id": row["id"]})).mappings().one()
             return dict(full), False
+    if len(rows) >= MAX_MESSAGES:
+        raise Conflict(
+            f"Ticket {ticket_id} already holds {MAX_MESSAGES} messages, the most one ticket "
+            "may hold; record the rest of the conversation in a new ticket."
+        )
     language = data.language or ticket["language"]
     needs_reply, detected, rule = _detected(data, language)
     new = MessageFacts(

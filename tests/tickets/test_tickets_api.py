@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import transaction
-from app.tickets import classify
+from app.tickets import classify, messages
 from app.tickets.service import recompute
 from tests.factories import ShopInfo, create_shop
 from tests.problems import assert_problem, assert_validation_problem
@@ -469,3 +469,25 @@ async def test_messages_of_one_ticket_sent_together_are_all_counted(
     customers = [m for m in detail["messages"] if m["author"] == "customer"]
     assert [m["reply_business_s"] for m in customers] == [60] * 6
     assert detail["first_reply_business_s"] == 60
+
+
+async def test_a_ticket_holds_a_bounded_number_of_messages(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The bound is 2,000; three keep the test short, the rule is the same.
+    monkeypatch.setattr(messages, "MAX_MESSAGES", 3)
+    shop = await create_shop(client)
+    ticket = await new_ticket(client, shop)
+    for n in range(3):
+        await message(client, shop, ticket["id"], f"m{n}", "customer", paris(9, 10 + n))
+    full = await client.post(
+        url(shop, f"/tickets/{ticket['id']}/messages"),
+        json={"external_id": "m3", "author": "agent", "sent_at": paris(9, 14)},
+        headers=shop.auth,
+    )
+    assert_problem(full, 409)
+    assert "3 messages" in full.json()["detail"]
+    # A message already recorded is still answered as such (a retry of the helpdesk's sync).
+    again = await message(client, shop, ticket["id"], "m0", "customer", paris(9, 10), status=200)
+    assert again["external_id"] == "m0"
+    assert len((await read(client, shop, ticket["id"]))["messages"]) == 3
