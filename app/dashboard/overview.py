@@ -1,5 +1,6 @@
 """The overview: KPI cards and weekly trends from the KPI report, the expertise level, the
-review-request funnel. Every figure comes from `kpis.service.report`, the API's own."""
+review-request funnel. Every figure comes from `kpis.service.report`, the API's own; the level
+from the latest Monday snapshot (`GET …/expertise/history`'s), live only before the first."""
 
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -10,6 +11,7 @@ from babel.dates import format_date
 from babel.numbers import format_decimal
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.dashboard.auth import Merchant, PageRoute, ReadMerchantDep
@@ -21,6 +23,7 @@ from app.errors import InvalidInput
 from app.kpis import expertise_service
 from app.kpis import service as kpis
 from app.kpis.expertise_texts import LEVEL_NAMES
+from app.kpis.models import ExpertiseSnapshot
 from app.kpis.schemas import Kpi, KpiReport
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -154,6 +157,22 @@ def level_name(level: str | None, language: str) -> str | None:
     return names.get(language, names["en"]) if names else level
 
 
+async def stored_expertise(
+    conn: AsyncConnection, shop_id: str
+) -> tuple[dict[str, Any], date] | None:
+    """The latest Monday snapshot (the answer of GET .../expertise on that Monday) and its
+    Monday, or None when the shop has none yet. One row by the (shop, week) unique index."""
+    row = (
+        await conn.execute(
+            select(ExpertiseSnapshot.data, ExpertiseSnapshot.week_start)
+            .where(ExpertiseSnapshot.shop_id == shop_id)
+            .order_by(ExpertiseSnapshot.week_start.desc())
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else (dict(row.data), row.week_start)
+
+
 async def _context(
     merchant: Merchant, conn: AsyncConnection, period: Period, t: dict[str, str]
 ) -> dict[str, Any]:
@@ -161,8 +180,16 @@ async def _context(
     report = await kpis.report(
         conn, merchant.shop.id, period.start, period.end, now=now, granularity="week"
     )
-    expertise = await expertise_service.expertise(conn, merchant.shop, now, now)
     language = merchant.language
+    # The level from the latest Monday snapshot: computing it live runs a second KPI report
+    # over six months, which would double the page's cost. Live only before the first Monday.
+    stored = await stored_expertise(conn, merchant.shop.id)
+    if stored is None:
+        expertise = await expertise_service.expertise(conn, merchant.shop, now, now)
+        as_of = None
+    else:
+        expertise, monday = stored
+        as_of = t["expertise_as_of"].format(date=format_date(monday, "full", locale=language))
     return {
         "period": period,
         "periods": [*PERIODS, "custom"],
@@ -171,6 +198,7 @@ async def _context(
         "charts": charts(report, t, language),
         "funnel": funnel(report),
         "expertise": expertise,
+        "expertise_as_of": as_of,
         "criteria": [
             {
                 "name": c["name"],

@@ -3,7 +3,7 @@ with seeded data, and the overview's figures against the KPI API's."""
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from html import unescape
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.config import Settings
 from app.dashboard import session as sessions
 from app.dashboard.router import SIGN_INS_PER_MINUTE
+from app.kpis import expertise_service
 from app.shops.models import ShopApiKey
 from tests.dashboard.conftest import Seed, client_of, csrf_of, sign_in, signed_in
 from tests.factories import ADMIN, create_shop
@@ -303,6 +304,35 @@ async def test_the_cards_and_charts_are_the_kpi_apis_figures(
     funnel = dict(re.findall(r'data-step="([a-z]+)"><span>[^<]*</span> <strong>(\d+)', page.text))
     assert funnel == {"sent": "2", "clicked": "1", "reviewed": "1"}
     assert 'data-reason="order_cancelled"' in page.text
+
+
+async def test_the_overview_shows_the_latest_stored_expertise_snapshot(
+    dash: httpx.AsyncClient, client: httpx.AsyncClient, engine: AsyncEngine, seeded: Seed
+) -> None:
+    """Before the first Monday snapshot the level is computed live; once there is one, the
+    overview shows the latest stored one and its Monday, not a live computation."""
+    shop = seeded.shop
+    await signed_in(dash, shop.api_key)
+    before = unescape((await dash.get("/dashboard")).text)
+    assert 'data-expertise-as-of="live"' in before
+    assert "Calculé à l'instant" in before
+
+    live = (await client.get(f"/api/v1/shops/{shop.id}/expertise", headers=shop.auth)).json()
+    stored = {**live, "level": "captain", "next_level": "conqueror"}
+    stored["to_improve"] = ["Conseil tiré du relevé du lundi."]
+    older = {**stored, "level": "conqueror", "to_improve": ["Conseil d'un relevé plus ancien."]}
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        # The newest Monday is stored first: the latest week wins, not the latest row.
+        for monday, data in ((date(2026, 11, 23), stored), (date(2026, 11, 16), older)):
+            assert await expertise_service.store_snapshot(conn, shop.id, monday, data, now)
+
+    page = unescape((await dash.get("/dashboard")).text)
+    assert 'data-expertise-as-of="snapshot"' in page
+    assert "Au lundi 23 novembre 2026 (relevé hebdomadaire)" in page
+    assert 'data-level="captain"' in page and "Capitaine" in page
+    assert "Conseil tiré du relevé du lundi." in page
+    assert "relevé plus ancien" not in page
 
 
 async def test_pages_speak_the_shops_language(app: FastAPI, client: httpx.AsyncClient) -> None:
