@@ -37,6 +37,10 @@ class Ticket(Base):
     __table_args__ = (
         UniqueConstraint("shop_id", "external_id"),
         Index("ix_tickets_list", "shop_id", "id"),
+        # The lists' filters (API and dashboard), newest first: a filter matching few tickets
+        # must not read them all (bench.dashboard: 225 ms at 1M tickets without these).
+        Index("ix_tickets_status", "shop_id", "status", "id"),
+        Index("ix_tickets_category", "shop_id", "category", "id"),
         Index("ix_tickets_period", "shop_id", "period_date"),
         Index("ix_tickets_email", "shop_id", "email_normalized"),
     )

@@ -96,6 +96,8 @@ def upgrade() -> None:
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.create_index("ix_tickets_email", ["shop_id", "email_normalized"], unique=False)
         batch_op.create_index("ix_tickets_list", ["shop_id", "id"], unique=False)
+        batch_op.create_index("ix_tickets_status", ["shop_id", "status", "id"], unique=False)
+        batch_op.create_index("ix_tickets_category", ["shop_id", "category", "id"], unique=False)
         batch_op.create_index("ix_tickets_period", ["shop_id", "period_date"], unique=False)
 
     op.create_table(
@@ -292,6 +294,8 @@ def downgrade() -> None:
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.drop_index("ix_tickets_period")
         batch_op.drop_index("ix_tickets_list")
+        batch_op.drop_index("ix_tickets_status")
+        batch_op.drop_index("ix_tickets_category")
         batch_op.drop_index("ix_tickets_email")
 
     op.drop_table("tickets")
