@@ -18,7 +18,6 @@ NONE = "none"  # the level of a shop that meets no rung of the ladder
 DEFAULT_RESPONSE_TIME_TARGET_S = 86_400
 QUALITY_MONTHS = 6  # after-sales quality looks at the last 6 months...
 QUALITY_EXCLUDED_DAYS = 7  # ...up to 7 days before, when late replies and ratings are in
-COMPONENTS = ("response_rate", "response_time", "speed_rating", "quality_rating")
 Component = Literal["response_rate", "response_time", "speed_rating", "quality_rating"]
 
 
