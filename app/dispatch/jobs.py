@@ -304,8 +304,10 @@ class Dispatcher:
                     if late:
                         # Given back now, not at the end of the tick: held until then, it
                         # would stay "sending" past its lease, for another worker to take
-                        # over while this one still lists it.
-                        await self._outcomes.release([claim], now, stats)
+                        # over while this one still lists it. If the database is away, the
+                        # end of the tick tries again (it may be back by then).
+                        if not await self._outcomes.release([claim], now, stats):
+                            run.leftover.append(claim)
                         return False
                     await transport.send(message, sender, claim.email)
                     await throttle.accepted()

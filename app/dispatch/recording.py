@@ -216,9 +216,10 @@ class Outcomes:
         """The end of the claim's lease, on the monotonic clock."""
         return time.monotonic() + (claim.lease_until - now).total_seconds()
 
-    async def release(self, claims: list[Claim], now: datetime, stats: TickStats) -> None:
+    async def release(self, claims: list[Claim], now: datetime, stats: TickStats) -> bool:
+        """Give the claims back; False when the database is unavailable (they stay claimed)."""
         if not claims:
-            return
+            return True
         try:
             async with transaction(self.engine) as conn:
                 await outcomes.release(conn, claims, self.worker, now)
@@ -230,8 +231,9 @@ class Outcomes:
                 len(claims),
                 type(exc).__name__,
             )
-            return
+            return False
         stats.released += len(claims)
+        return True
 
     async def pause(self, claim: Claim, now: datetime, error: str, stats: TickStats) -> None:
         log.error("shop %s: sending paused: %s", claim.shop_id, error)
