@@ -178,8 +178,9 @@ async def _context(
 ) -> dict[str, Any]:
     now = utcnow()
     report = await kpis.report(
-        conn, merchant.shop.id, period.start, period.end, now=now, granularity="week"
-    )
+        conn, merchant.shop.id, period.start, period.end, now=now, granularity="week",
+        concurrent=True,
+    )  # fmt: skip
     language = merchant.language
     # The level from the latest Monday snapshot: computing it live runs a second KPI report
     # over six months, which would double the page's cost. Live only before the first Monday.

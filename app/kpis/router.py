@@ -31,4 +31,6 @@ async def read_kpis(
         Query(description="Adds `series`: the same KPIs per week (from Monday) or month."),
     ] = None,
 ) -> KpiReport:
-    return await service.report(conn, shop.id, from_, to, now=utcnow(), granularity=granularity)
+    return await service.report(
+        conn, shop.id, from_, to, now=utcnow(), granularity=granularity, concurrent=True
+    )

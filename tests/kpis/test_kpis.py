@@ -69,9 +69,10 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.kpis import service
+from app.kpis import queries, service
 from app.orders.models import Order, OrderHistory
 from app.requests.models import Delivery, ReviewRequest
 from app.reviews.models import Review
@@ -557,3 +558,56 @@ async def test_an_empty_period_has_null_values(client: httpx.AsyncClient) -> Non
     assert [p["period_start"] for p in body["series"]] == [
         "2025-12-29", "2026-01-05", "2026-01-12", "2026-01-19", "2026-01-26"
     ]  # fmt: skip
+
+
+@pytest.mark.postgres_only
+async def test_the_passes_on_two_connections_give_the_same_report(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """The API's way (half the passes on a second connection) and one connection alone agree,
+    whole period and weekly; with no second connection to spare it runs on one, unchanged."""
+    a, _ = await shops(client, engine)
+    for granularity in (None, "week"):
+        async with engine.connect() as conn:
+            alone = await service.report(conn, a.id, FROM, TO, now=NOW, granularity=granularity)
+        async with engine.connect() as conn:
+            both = await service.report(
+                conn, a.id, FROM, TO, now=NOW, granularity=granularity, concurrent=True
+            )
+        assert both == alone
+        assert figures(both.model_dump(by_alias=True)["kpis"]) == EXPECTED
+    async with engine.connect() as conn:
+        slots = service._spare(conn)
+        assert slots is not None
+        for _ in range(service.SPARE_CONNECTIONS):
+            await slots.acquire()
+        try:
+            assert service._spare(conn) is None
+            fallback = await service.report(conn, a.id, FROM, TO, now=NOW, concurrent=True)
+        finally:
+            for _ in range(service.SPARE_CONNECTIONS):
+                slots.release()
+    assert figures(fallback.model_dump(by_alias=True)["kpis"]) == EXPECTED
+
+
+@pytest.mark.postgres_only
+async def test_a_failing_pass_on_the_second_connection_fails_the_report_and_frees_it(
+    client: httpx.AsyncClient, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error in one lane cancels the other and reaches the caller; the second connection
+    and its slot are given back."""
+    a, _ = await shops(client, engine)
+
+    async def broken(conn: Any, p: Any) -> Any:
+        await conn.exec_driver_sql("SELECT 1 / 0")
+
+    monkeypatch.setattr(queries, "requests_sent", broken)  # a pass of the second lane
+    pool: Any = engine.pool
+    async with engine.connect() as conn:
+        await conn.exec_driver_sql("SELECT 1")
+        held = pool.checkedout()
+        with pytest.raises(DBAPIError, match="division by zero"):
+            await service.report(conn, a.id, FROM, TO, now=NOW, concurrent=True)
+        assert pool.checkedout() == held
+        slots = service._spare(conn)
+        assert slots is not None and slots._value == service.SPARE_CONNECTIONS
