@@ -8,6 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from app.dashboard.auth import MerchantDep, PageRoute, ReadMerchantDep, checked_form
+from app.dashboard.rendering import texts, when
+from app.dashboard.timeline_view import shown_timeline
 from app.dashboard.views import (
     back_to,
     choice,
@@ -82,9 +84,14 @@ async def read_request(
     )
     pending = any(d.status == Status.SCHEDULED for d in detail.deliveries)
     failed = any(d.status == Status.FAILED for d in detail.deliveries)
-    local_now = utcnow().astimezone(ZoneInfo(timezone_of(merchant)))
+    timezone, language = timezone_of(merchant), merchant.language
+    local_now = utcnow().astimezone(ZoneInfo(timezone))
+    steps = shown_timeline(
+        detail.timeline, texts(language), lambda moment: when(moment, timezone, language)
+    )
     context = {
         "r": detail,
+        "steps": steps,
         "can_move": pending,
         "can_requeue": failed,
         "now_local": local_now.strftime("%Y-%m-%dT%H:%M"),

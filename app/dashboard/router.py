@@ -6,7 +6,15 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 
 from app.config import Settings
-from app.dashboard import overview, requests_pages, reviews_pages, settings_pages, tickets_pages
+from app.dashboard import (
+    hours_pages,
+    overview,
+    requests_pages,
+    reviews_pages,
+    settings_pages,
+    suppressions_pages,
+    tickets_pages,
+)
 from app.dashboard import session as sessions
 from app.dashboard.auth import (
     LOGIN_URL,
@@ -137,7 +145,15 @@ async def static(name: str, request: Request) -> Response:
     )
 
 
-for _pages in (overview, requests_pages, reviews_pages, tickets_pages, settings_pages):
+for _pages in (
+    overview,
+    requests_pages,
+    reviews_pages,
+    tickets_pages,
+    settings_pages,
+    hours_pages,
+    suppressions_pages,
+):
     router.include_router(_pages.router)
 
 

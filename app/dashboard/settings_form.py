@@ -4,14 +4,33 @@ body, and the API's validation errors keyed by the form field they belong to."""
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import holidays
+
 from app.dashboard.auth import Form
+from app.dashboard.error_texts import error_text
+from app.dashboard.rendering import texts
 from app.shops.settings import ShopSettings
+from app.timeutil import MAX_DAYS
 
 # Text fields holding one ISO 8601 duration; empty means null where the setting takes one.
 DURATIONS = ("delay", "customer_cooldown", "max_age", "fallback_delay")
 NULLABLE = frozenset({"customer_cooldown", "max_age", "fallback_delay"})
 WEEKDAYS = ("1", "2", "3", "4", "5", "6", "7")
 FORM = "_form"  # errors of the whole settings, shown at the top
+STATE_FIELDS = ("trigger_state_ids", "cancel_state_ids")
+# The validator behind each field's `value_error` (app/shops/settings.py, app/validation.py):
+# its code names the text that says it (`value_<code>`).
+VALUE_CODES: dict[str, str] = {
+    **{name: "duration" for name in (*DURATIONS, "reminders")},
+    "timezone": "timezone",
+    "default_language": "language",
+    "send_window_start": "local_time",
+    "send_window_end": "local_time",
+    "send_window_holidays": "holidays_country",
+    "exclusions_min_order_total": "amount",
+    "exclusions_blocked_emails": "address_pattern",
+    FORM: "states_overlap",
+}
 
 
 def _csv(values: Iterable[Any]) -> str:
@@ -118,11 +137,48 @@ def field_of(loc: Iterable[Any]) -> str:
     return head
 
 
-def errors_by_field(errors: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
+def _posted_country(changes: Mapping[str, Any]) -> str:
+    window = changes.get("send_window") or {}
+    return str(window.get("holidays") or "")
+
+
+def _said(error: Mapping[str, Any], changes: Mapping[str, Any], language: str) -> tuple[str, str]:
+    """The field an error belongs to and its text in `language`."""
+    field = field_of(error.get("loc", ()))
+    code, extra = VALUE_CODES.get(field), {}
+    if field == "send_window":
+        # One validator, two rules: the posted values say which one refused them.
+        country = _posted_country(changes)
+        if country and country.upper() not in holidays.list_supported_countries():
+            field, code = "send_window_holidays", "holidays_country"
+        else:
+            code = "window_order"
+    elif field in STATE_FIELDS and not error.get("type"):
+        # The service's catalogue check: `loc` ends with the index of the state refused.
+        loc = list(error.get("loc", ()))
+        chosen = changes.get(field) or []
+        index = loc[-1] if loc and isinstance(loc[-1], int) else -1
+        code = "state_unknown"
+        extra = {"state": chosen[index] if 0 <= index < len(chosen) else "?"}
+    elif code == "duration":
+        extra = {"max_days": MAX_DAYS}
+    elif code == "states_overlap":
+        both = {str(s) for s in changes.get("trigger_state_ids") or []} & {
+            str(s) for s in changes.get("cancel_state_ids") or []
+        }
+        extra = {"states": ", ".join(sorted(both, key=lambda s: (len(s), s)))}
+        code = code if both else None  # another rule across fields: the API's words
+    return field, error_text(error, texts(language), language, code, extra)
+
+
+def errors_by_field(
+    errors: Iterable[Mapping[str, Any]], changes: Mapping[str, Any], language: str
+) -> dict[str, list[str]]:
+    """pydantic's (or the service's) errors, each in `language` under the field it names;
+    `changes` is the PATCH body that was refused."""
     found: dict[str, list[str]] = {}
     for error in errors:
-        message = str(error.get("msg", ""))
-        field = field_of(error.get("loc", ()))
+        field, message = _said(error, changes, language)
         if message not in found.get(field, []):
             found.setdefault(field, []).append(message)
     return found

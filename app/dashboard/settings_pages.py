@@ -22,7 +22,7 @@ from app.db import transaction, utcnow
 from app.deps import ConnDep, ReadConnDep, SettingsDep
 from app.emailtemplates import service as templates
 from app.emailtemplates.rendering import TemplateKind
-from app.errors import AppError, InvalidInput, validation_errors
+from app.errors import AppError, InvalidInput
 from app.languages import LANGUAGES
 from app.shops import service as shops
 from app.shops.schemas import ShopSettingsUpdate
@@ -91,7 +91,7 @@ async def save_settings(
     try:
         update = ShopSettingsUpdate.model_validate(changes)
     except ValidationError as exc:
-        errors = validation_errors(exc.errors())
+        errors = [dict(e) for e in exc.errors()]  # with type and ctx: said in the language
     else:
         sent = update.model_dump(mode="json", exclude_unset=True)
         try:
@@ -99,7 +99,7 @@ async def save_settings(
         except InvalidInput as exc:
             errors = exc.errors or [{"loc": [], "msg": exc.detail}]
     if errors:
-        by_field = settings_form.errors_by_field(errors)
+        by_field = settings_form.errors_by_field(errors, changes, merchant.language)
         values = settings_form.values_posted(form)
         return await _page(merchant, conn, values, by_field, 422)
     return back_to(PATH, done="settings_saved")
