@@ -186,7 +186,9 @@ async def _context(
     # over six months, which would double the page's cost. Live only before the first Monday.
     stored = await stored_expertise(conn, merchant.shop.id)
     if stored is None:
-        expertise = await expertise_service.expertise(conn, merchant.shop, now, now)
+        expertise = await expertise_service.expertise(
+            conn, merchant.shop, now, now, concurrent=True
+        )
         as_of = None
     else:
         expertise, monday = stored

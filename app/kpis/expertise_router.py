@@ -22,7 +22,8 @@ router = APIRouter(
 @router.get("", summary="The expertise level if computed now, and what to improve to climb")
 async def get_expertise(shop: ReadShopDep, conn: ReadConnDep) -> ExpertiseRead:
     now = utcnow()
-    return ExpertiseRead.model_validate(await service.expertise(conn, shop, now, now))
+    found = await service.expertise(conn, shop, now, now, concurrent=True)
+    return ExpertiseRead.model_validate(found)
 
 
 @router.get("/history", summary="The weekly snapshots (each Monday, shop-local), newest first")

@@ -62,19 +62,26 @@ async def rating_totals(
 
 
 async def after_sales(
-    conn: AsyncConnection, shop_id: str, start: date, end: date, now: datetime
+    conn: AsyncConnection,
+    shop_id: str,
+    start: date,
+    end: date,
+    now: datetime,
+    concurrent: bool = False,
 ) -> AfterSales:
     """The KPI report's four after-sales figures over `start`..`end` (local dates, included)."""
-    kpis = (await kpis_service.report(conn, shop_id, start, end, now=now)).kpis
+    report = await kpis_service.report(conn, shop_id, start, end, now=now, concurrent=concurrent)
+    kpis = report.kpis
     values = {key: kpis[key].value for key in PART_KPIS.values()}
     return AfterSales(**values, start=start, end=end)
 
 
 async def expertise(
-    conn: AsyncConnection, shop: ShopAccount, at: datetime, now: datetime
+    conn: AsyncConnection, shop: ShopAccount, at: datetime, now: datetime, concurrent: bool = False
 ) -> dict[str, Any]:
     """The level as of `at` (live: `at = now`; a snapshot: its Monday's start), as the API
-    answers it (JSON-ready). `now` is the report's clock (which deadlines have passed)."""
+    answers it (JSON-ready). `now` is the report's clock (which deadlines have passed).
+    `concurrent`: as for `kpis.service.report` (read-only callers only)."""
     settings = shop.settings
     zone = ZoneInfo(settings.timezone)
     as_of = at.astimezone(zone).date()
@@ -87,7 +94,7 @@ async def expertise(
         ratings=ratings,
         rating_sum=rating_sum,
         positive_ratings=positive,
-        after_sales=await after_sales(conn, shop.id, start, end, now),
+        after_sales=await after_sales(conn, shop.id, start, end, now, concurrent),
     )
     # A shop's own reply-time target, when it set one; else 24 business hours.
     target_s = settings.kpis.targets.get("reply_business_s_mean", DEFAULT_RESPONSE_TIME_TARGET_S)
