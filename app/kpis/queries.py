@@ -14,9 +14,9 @@ made for it (partial where it reads a subset, covering on PostgreSQL: the models
 so the report reads about what it counts (docs/kpis.md, "Performance").
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -106,6 +106,27 @@ def date_bucket(conn: AsyncConnection, p: Period, col: Any) -> ColumnElement[Any
     return func.date(col, "start of month")
 
 
+def date_day(conn: AsyncConnection, p: Period, col: Any) -> ColumnElement[Any] | None:
+    """A local date column as it is, for a pass whose rows are summed into buckets here
+    (`_grouped` with `by_day`): no expression per row."""
+    return None if p.granularity is None else col
+
+
+def instant_day(conn: AsyncConnection, p: Period, col: Any) -> ColumnElement[Any] | None:
+    """The local date of a UTC instant (PostgreSQL), for a pass summed into buckets here;
+    SQLite's bucket as `instant_bucket` gives it (a bucket's first day is its own bucket)."""
+    if p.granularity is None or not _is_pg(conn):
+        return instant_bucket(conn, p, col)
+    return cast(func.timezone(p.timezone, col), Date)
+
+
+def bucket_of(p: Period, day: date) -> date:
+    """The bucket a local date is in: its week's Monday, or its month's first day."""
+    if p.granularity == "week":
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)
+
+
 def instant_bucket(conn: AsyncConnection, p: Period, col: Any) -> ColumnElement[Any] | None:
     """The bucket of a UTC instant column, by its local date in the shop's zone."""
     if p.granularity is None:
@@ -143,15 +164,27 @@ async def _grouped(
     where: Sequence[ColumnElement[bool]],
     medians: Sequence[tuple[str, ColumnElement[Any]]] = (),
     extra_group: Sequence[ColumnElement[Any]] = (),
+    by_day: Period | None = None,
 ) -> list[dict[str, Any]]:
     """The whole period's rows (bucket None), and each bucket's when `bucket` is given.
 
     Counts and sums of the whole period are the sums of its buckets' (each row is in one
     bucket): one pass grouped by bucket. A median is not: on PostgreSQL the buckets and the
     whole period then come from one scan (`GROUPING SETS`), on SQLite from two passes.
+
+    `by_day` (passes without medians): `bucket` is the rows' local date (`date_day`,
+    `instant_day`), and the days' counts and sums are added up here into their buckets — a
+    week's expression on every row cost more than the grouping (bench.kpis: the sentiments'
+    weekly pass 0.23 s by week, 0.15 s by day).
     """
     if bucket is None:
         return await _pass(conn, None, columns, source, where, medians, extra_group)
+    if by_day is not None and not medians:
+        days = await _pass(conn, bucket, columns, source, where, (), extra_group)
+        keys = [g.key for g in extra_group]
+        period = by_day
+        rows = _sum_buckets(days, keys, lambda day: bucket_of(period, day))
+        return rows + _sum_buckets(rows, keys)
     if medians and _is_pg(conn):
         return await _pass(conn, bucket, columns, source, where, medians, extra_group, True)
     rows = await _pass(conn, bucket, columns, source, where, medians, extra_group)
@@ -163,13 +196,17 @@ async def _grouped(
 
 
 def _sum_buckets(
-    rows: Sequence[dict[str, Any]], keys: Sequence[str | None]
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str | None],
+    into: Callable[[date], date | None] = lambda _: None,
 ) -> list[dict[str, Any]]:
-    """The whole period's rows from its buckets' counts and sums (per extra group key)."""
+    """Rows' counts and sums added up per extra group key into the bucket `into` gives for
+    each row's bucket: by default the whole period's (None)."""
     found: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
-        group = tuple(row[k] for k in keys if k is not None)
-        whole = found.setdefault(group, {"bucket": None, **{k: row[k] for k in keys if k}})
+        target = into(row["bucket"])
+        group = (target, *(row[k] for k in keys if k is not None))
+        whole = found.setdefault(group, {"bucket": target, **{k: row[k] for k in keys if k}})
         for name, value in row.items():
             if name == "bucket" or name in keys or value is None:
                 continue
@@ -374,9 +411,9 @@ async def sentiments(conn: AsyncConnection, p: Period) -> Bucketed:
     ]
     group = [m.language.label("lang"), m.sentiment.label("sentiment")]
     columns = [func.count().label("n")]
-    bucket = date_bucket(conn, p, m.period_date)
+    day = date_day(conn, p, m.period_date)
     src = TicketMessage.__table__
-    rows = await _grouped(conn, bucket, columns, src, where, extra_group=group)
+    rows = await _grouped(conn, day, columns, src, where, extra_group=group, by_day=p)
     found: Bucketed = {}
     for row in rows:
         counts = found.setdefault(row["bucket"], {})
@@ -412,8 +449,8 @@ async def ratings(conn: AsyncConnection, p: Period) -> Bucketed:
         t.period_date >= p.start,
         t.period_date <= p.end,
     ]
-    bucket = date_bucket(conn, p, t.period_date)
-    return _by_bucket(await _grouped(conn, bucket, columns, source, where))
+    day = date_day(conn, p, t.period_date)
+    return _by_bucket(await _grouped(conn, day, columns, source, where, by_day=p))
 
 
 def _live_request(q: Any) -> ColumnElement[bool]:
@@ -437,9 +474,9 @@ async def reviews(conn: AsyncConnection, p: Period) -> list[dict[str, Any]]:
     dry = exists().where(q.id == r.request_id, q.dry_run == true())
     where = [r.shop_id == p.shop_id, r.created_at >= p.lo, r.created_at < p.hi, ~dry]
     source = Review.__table__
-    bucket = instant_bucket(conn, p, r.created_at)
+    day = instant_day(conn, p, r.created_at)
     return await _grouped(
-        conn, bucket, columns, source, where, extra_group=[r.language.label("lang")]
+        conn, day, columns, source, where, extra_group=[r.language.label("lang")], by_day=p
     )
 
 
@@ -468,9 +505,9 @@ async def orders(conn: AsyncConnection, p: Period) -> Bucketed:
         .having(and_(first >= p.lo, first < p.hi))
     )
     created = union_all(dated, undated).subquery("created")
-    bucket = instant_bucket(conn, p, created.c.created)
+    day = instant_day(conn, p, created.c.created)
     columns = [func.count().label("orders_n")]
-    return _by_bucket(await _grouped(conn, bucket, columns, created, []))
+    return _by_bucket(await _grouped(conn, day, columns, created, [], by_day=p))
 
 
 async def returns(
@@ -531,8 +568,8 @@ async def returns(
         func.count(returned.c.order_id).label("returned_n"),
     ]
     source = delivered.outerjoin(returned, returned.c.order_id == delivered.c.order_id)
-    bucket = instant_bucket(conn, p, delivered.c.at)
-    return _by_bucket(await _grouped(conn, bucket, columns, source, []))
+    day = instant_day(conn, p, delivered.c.at)
+    return _by_bucket(await _grouped(conn, day, columns, source, [], by_day=p))
 
 
 async def requests_sent(conn: AsyncConnection, p: Period) -> Bucketed:
@@ -547,8 +584,8 @@ async def requests_sent(conn: AsyncConnection, p: Period) -> Bucketed:
     ]
     source = ReviewRequest.__table__.outerjoin(Review.__table__, r.request_id == q.id)
     where = [q.shop_id == p.shop_id, q.sent_at >= p.lo, q.sent_at < p.hi, _live_request(q)]
-    bucket = instant_bucket(conn, p, q.sent_at)
-    return _by_bucket(await _grouped(conn, bucket, columns, source, where))
+    day = instant_day(conn, p, q.sent_at)
+    return _by_bucket(await _grouped(conn, day, columns, source, where, by_day=p))
 
 
 async def requests_decided(conn: AsyncConnection, p: Period) -> list[dict[str, Any]]:
@@ -561,7 +598,8 @@ async def requests_decided(conn: AsyncConnection, p: Period) -> list[dict[str, A
         q.updated_at < p.hi,
         _live_request(q),
     ]
-    bucket = instant_bucket(conn, p, q.updated_at)
+    day = instant_day(conn, p, q.updated_at)
     group = [q.status.label("status"), func.coalesce(q.reason, "").label("reason")]
     columns = [func.count().label("n")]
-    return await _grouped(conn, bucket, columns, ReviewRequest.__table__, where, extra_group=group)
+    src = ReviewRequest.__table__
+    return await _grouped(conn, day, columns, src, where, extra_group=group, by_day=p)
