@@ -356,14 +356,46 @@ async def tickets(conn: AsyncConnection, p: Period) -> Bucketed:
             _n(and_(resolved, cond)).label(f"resolved_l{level}"),
             _sum(and_(resolved, cond), t.exchanges).label(f"exch_l{level}"),
         ]
-    where = [t.shop_id == p.shop_id, t.period_date >= p.start, t.period_date <= p.end]
-    medians = [
+    where = _ticket_period(p)
+    if _ticket_medians_apart(conn, p):
+        day = date_day(conn, p, t.period_date)
+        return _by_bucket(await _grouped(conn, day, columns, Ticket.__table__, where, by_day=p))
+    bucket = date_bucket(conn, p, t.period_date)
+    return _by_bucket(
+        await _grouped(conn, bucket, columns, Ticket.__table__, where, _ticket_medians())
+    )
+
+
+def _ticket_period(p: Period) -> list[ColumnElement[bool]]:
+    t = Ticket.__table__.c
+    return [t.shop_id == p.shop_id, t.period_date >= p.start, t.period_date <= p.end]
+
+
+def _ticket_medians() -> list[tuple[str, ColumnElement[Any]]]:
+    t = Ticket.__table__.c
+    return [
         ("fr_b_median", t.first_reply_business_s),
         ("fr_c_median", t.first_reply_calendar_s),
         ("res_median", t.resolution_s),
     ]
-    bucket = date_bucket(conn, p, t.period_date)
-    return _by_bucket(await _grouped(conn, bucket, columns, Ticket.__table__, where, medians))
+
+
+def _ticket_medians_apart(conn: AsyncConnection, p: Period) -> bool:
+    """With buckets on PostgreSQL, the tickets' medians are a narrow pass of their own
+    (`ticket_medians`, which the report runs beside the counters): the counters by day and
+    the medians by `GROUPING SETS` cost 0.58 s against 0.64 s for one pass (bench.kpis, six
+    months weekly), and the two halves run at the same time."""
+    return p.granularity is not None and _is_pg(conn)
+
+
+async def ticket_medians(conn: AsyncConnection, p: Period) -> Bucketed:
+    """The tickets' medians per bucket and for the whole period, when `tickets` leaves them
+    out (`_ticket_medians_apart`); else nothing."""
+    if not _ticket_medians_apart(conn, p):
+        return {}
+    bucket = date_bucket(conn, p, Ticket.__table__.c.period_date)
+    where, medians = _ticket_period(p), _ticket_medians()
+    return _by_bucket(await _pass(conn, bucket, [], Ticket.__table__, where, medians, (), True))
 
 
 def _needing(m: Any) -> ColumnElement[bool]:
