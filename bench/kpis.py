@@ -232,8 +232,8 @@ async def measure(dsn: str, shop_id: str, months: int, runs: int) -> dict[str, A
     from app.db import create_engine
     from app.kpis import service
 
-    # Two connections: the report's own and the one its second lane borrows (concurrent).
-    engine = create_engine(common.sa_url(dsn), pool_size=2, command_timeout=600)
+    # The service's default pool (a pool under 4 lends no second connection to a report).
+    engine = create_engine(common.sa_url(dsn), pool_size=10, command_timeout=600)
     timer = Timer(engine)
     end = END
     start = end - timedelta(days=round(months * 30.44) - 1)

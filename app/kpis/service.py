@@ -207,9 +207,10 @@ async def _passes(
 
 
 # A report takes a second pooled connection only while fewer than this many reports of the
-# process hold one: however many reports run, the pool (RELANCE_DB_POOL_SIZE plus as many in
-# overflow) keeps connections for the other requests, and no report waits for a second
-# connection held by another report that waits too.
+# process hold one (and a quarter of the pool's size at most: none under 4): however many
+# reports run, the pool (RELANCE_DB_POOL_SIZE plus as many in overflow) keeps connections
+# for the other requests, and no report waits for a second connection held by another
+# report that waits too.
 SPARE_CONNECTIONS = 2
 _spares: weakref.WeakKeyDictionary[Any, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
@@ -219,9 +220,15 @@ def _spare(conn: AsyncConnection) -> asyncio.Semaphore | None:
     engine = conn.engine.sync_engine
     slots = _spares.get(engine)
     if slots is None:
-        slots = _spares[engine] = asyncio.Semaphore(SPARE_CONNECTIONS)
+        slots = _spares[engine] = asyncio.Semaphore(spare_slots(engine.pool))
     # Checked and then taken without an await in between: never waits.
     return None if slots.locked() else slots
+
+
+def spare_slots(pool: Any) -> int:
+    """How many reports may hold a second connection of this pool at once."""
+    size = getattr(pool, "size", None)  # a pool without a size opens what it is asked for
+    return SPARE_CONNECTIONS if size is None else min(SPARE_CONNECTIONS, size() // 4)
 
 
 async def _tune(conn: AsyncConnection) -> None:

@@ -578,16 +578,32 @@ async def test_the_passes_on_two_connections_give_the_same_report(
         assert figures(both.model_dump(by_alias=True)["kpis"]) == EXPECTED
     async with engine.connect() as conn:
         slots = service._spare(conn)
-        assert slots is not None
-        for _ in range(service.SPARE_CONNECTIONS):
+        count = service.spare_slots(engine.pool)
+        assert slots is not None and count == service.SPARE_CONNECTIONS
+        for _ in range(count):
             await slots.acquire()
         try:
             assert service._spare(conn) is None
             fallback = await service.report(conn, a.id, FROM, TO, now=NOW, concurrent=True)
         finally:
-            for _ in range(service.SPARE_CONNECTIONS):
+            for _ in range(count):
                 slots.release()
     assert figures(fallback.model_dump(by_alias=True)["kpis"]) == EXPECTED
+
+
+def test_a_small_pool_lends_no_second_connection() -> None:
+    """Under 4 connections in the pool no report borrows one (two reports each holding one
+    and waiting for a second could wait for each other); a pool without a size lends."""
+
+    class Pool:
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        def size(self) -> int:
+            return self.n
+
+    assert [service.spare_slots(Pool(n)) for n in (1, 3, 4, 7, 8, 10, 50)] == [0, 0, 1, 1, 2, 2, 2]
+    assert service.spare_slots(object()) == service.SPARE_CONNECTIONS
 
 
 @pytest.mark.postgres_only
@@ -610,4 +626,4 @@ async def test_a_failing_pass_on_the_second_connection_fails_the_report_and_free
             await service.report(conn, a.id, FROM, TO, now=NOW, concurrent=True)
         assert pool.checkedout() == held
         slots = service._spare(conn)
-        assert slots is not None and slots._value == service.SPARE_CONNECTIONS
+        assert slots is not None and slots._value == service.spare_slots(pool)
