@@ -13,7 +13,9 @@ from app.dashboard import (
     reviews_pages,
     settings_pages,
     suppressions_pages,
+    templates_pages,
     tickets_pages,
+    webhooks_pages,
 )
 from app.dashboard import session as sessions
 from app.dashboard.auth import (
@@ -153,6 +155,8 @@ for _pages in (
     settings_pages,
     hours_pages,
     suppressions_pages,
+    templates_pages,
+    webhooks_pages,
 ):
     router.include_router(_pages.router)
 
