@@ -5,11 +5,16 @@ until its end, so a 100 MiB header costs 100 MiB (or more) of memory before the 
 sees anything. `HeaderLimitedProtocol` counts the bytes and answers 431 past the limit.
 """
 
+import contextlib
+import gc
 import json
 import logging
+import socket
+import sys
 from typing import Any, ClassVar, Literal
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.config import Settings
@@ -112,7 +117,7 @@ def run(
     h11 (pure Python, slower) has a bound of its own: past it uvicorn answers 400.
     """
     limit = settings.http_max_header_bytes
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -120,3 +125,24 @@ def run(
         http=http_protocol(limit) if http == "httptools" else "h11",
         h11_max_incomplete_event_size=limit,
     )
+    server = FrozenAfterStartup(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:  # as uvicorn.run: a start-up that failed exits non-zero
+        sys.exit(STARTUP_FAILURE)
+
+
+class FrozenAfterStartup(uvicorn.Server):
+    """uvicorn's server, with what start-up built moved out of the garbage collector's way.
+
+    The routes, schemas, compiled statements and settings built at start-up (~190,000 objects)
+    live as long as the process; every full collection walked them all: 80-200 ms during
+    which no request moved, the largest part of the webhook inbox's p99 (bench.ingest).
+    `gc.freeze()` puts them in a permanent generation that collections skip; objects made
+    later are collected as before.
+    """
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)  # runs the app's lifespan start-up first
+        gc.collect()
+        gc.freeze()
