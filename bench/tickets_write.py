@@ -1,6 +1,7 @@
 """Benchmark: the ticket write path (issue 12: >= 500 messages/s into ONE `relance serve`).
 
-    .venv/bin/python -m bench.tickets_write [--duration 10] [--connections 16] [--profile]
+    .venv/bin/python -m bench.tickets_write [--duration 10] [--connections 16] [--batch 50]
+                                            [--profile]
 
 Its own PostgreSQL database (migrated by `relance migrate`, dropped at the end), one shop, one
 `relance serve` process pinned to CPU 0; the load client is this process, pinned to CPU 1: a
@@ -23,6 +24,11 @@ tickets' creation and the PATCHes are included, as in real traffic) and PostgreS
 same run, the baselines: (a) GET of one ticket with 5 messages on the same server and (b) the
 bare FastAPI endpoint of bench/baseline_bare.py, as ratios. After the run the database is
 checked: every 201 is a row, and each ticket's `exchanges` equals its messages.
+`--batch N` then plays the same threads again (same rounds, same connections, a new prefix),
+their messages N to a request (POST /tickets/batch: a thread's messages up to a PATCH are one
+item, a request goes when it holds N messages or before a PATCH, which needs the ticket's id);
+messages/s count the messages answered 201 within the batches' results, the server's CPU per
+message likewise, and the check covers them too.
 `--profile` samples a separate run with py-spy.
 Results: stdout + bench/results/tickets-write-*.json.
 """
@@ -200,6 +206,8 @@ class Tally:
     statuses: dict[str, dict[int, int]] = field(default_factory=dict)
     latencies: dict[str, list[float]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    # Batch mode: the items' results by kind ("ticket", "message") and status, not requests.
+    items: dict[str, dict[int, int]] = field(default_factory=dict)
 
     def add(self, kind: str, status: int, seconds: float, body: bytes) -> None:
         counts = self.statuses.setdefault(kind, {})
@@ -208,18 +216,38 @@ class Tally:
         if status >= 400 and len(self.errors) < 5:
             self.errors.append(f"{kind} {status}: {body[:300]!r}")
 
+    def item(self, kind: str, status: int) -> None:
+        counts = self.items.setdefault(kind, {})
+        counts[status] = counts.get(status, 0) + 1
+
     def ok(self, kind: str, status: int) -> int:
-        return self.statuses.get(kind, {}).get(status, 0)
+        """Requests of `kind` answered `status`, and batch items of that kind with it."""
+        return self.statuses.get(kind, {}).get(status, 0) + self.items.get(kind, {}).get(status, 0)
 
 
 async def write_load(
-    port: int, shop: dict[str, Any], prefix: str, duration: float, connections: int, seed: int
+    port: int,
+    shop: dict[str, Any],
+    prefix: str,
+    duration: float,
+    connections: int,
+    seed: int,
+    batch: int = 0,
 ) -> tuple[Tally, float]:
-    """Threads played by `connections` connections until `duration` has passed."""
+    """Threads played by `connections` connections until `duration` has passed; with `batch`,
+    their messages go `batch` to a request (POST /tickets/batch)."""
     base = f"/api/v1/shops/{shop['id']}"
     tally = Tally()
     counter = iter(range(10**9))
     deadline = time.monotonic() + duration
+    if batch:
+        workers = [
+            batch_worker(port, shop, prefix, counter, deadline, tally, batch, seed * 1000 + w)
+            for w in range(connections)
+        ]
+        t0 = time.perf_counter()
+        await asyncio.gather(*workers)
+        return tally, time.perf_counter() - t0
 
     async def worker(w: int) -> None:
         rng = random.Random(seed * 1000 + w)
@@ -249,6 +277,80 @@ async def write_load(
     t0 = time.perf_counter()
     await asyncio.gather(*(worker(w) for w in range(connections)))
     return tally, time.perf_counter() - t0
+
+
+async def batch_worker(
+    port: int,
+    shop: dict[str, Any],
+    prefix: str,
+    counter: Any,
+    deadline: float,
+    tally: Tally,
+    size: int,
+    seed: int,
+) -> None:
+    """The same threads as `write_load`'s, their messages sent `size` to a request: a thread's
+    messages up to a PATCH form one item (the ticket, or its id once created), a request goes
+    when it holds `size` messages (an item is split across two requests if need be), or before
+    a PATCH (which needs the ticket committed and its id)."""
+    base = f"/api/v1/shops/{shop['id']}"
+    rng = random.Random(seed)
+    conn = HttpConn(port, shop["api_key"])
+    items: list[dict[str, Any]] = []
+    count = 0
+
+    async def flush() -> list[dict[str, Any]]:
+        nonlocal items, count
+        sent, items, count = items, [], 0
+        if not sent:
+            return []
+        t0 = time.perf_counter()
+        status, data = await conn.request("POST", f"{base}/tickets/batch", {"items": sent})
+        tally.add("batch", status, time.perf_counter() - t0, data)
+        if status != 207:
+            return []
+        results: list[dict[str, Any]] = json.loads(data)["results"]
+        for r in results:
+            if r["problem"] is not None:
+                if len(tally.errors) < 5:
+                    tally.errors.append(f"item {r['status']}: {r['problem']}")
+                tally.item("item", r["status"])
+                continue
+            if r["ticket_status"] is not None:
+                tally.item("ticket", r["ticket_status"])
+            for m in r["messages"]:
+                tally.item("message", m["status"])
+        return results
+
+    try:
+        while time.monotonic() < deadline:
+            plan = plan_thread(next(counter), prefix, rng)
+            ref: dict[str, Any] = {"ticket": plan.ticket}
+            item: dict[str, Any] | None = None
+            for kind, body in plan.steps:
+                if kind == "message":
+                    if item is None:
+                        item = {**ref, "messages": []}
+                        items.append(item)
+                    item["messages"].append(body)
+                    count += 1
+                    if count < size:
+                        continue
+                # A full request, or a PATCH: the messages before it are committed first.
+                if item is not None:
+                    results = await flush()
+                    item = None
+                    last = results[-1]["ticket"] if results else None
+                    if last is None or time.monotonic() >= deadline:
+                        break
+                    ref = {"ticket_id": last["id"]}
+                if kind == "patch" and "ticket_id" in ref:
+                    t0 = time.perf_counter()
+                    path = f"{base}/tickets/{ref['ticket_id']}"
+                    status, data = await conn.request("PATCH", path, body)
+                    tally.add("patch", status, time.perf_counter() - t0, data)
+    finally:
+        await conn.close()
 
 
 async def read_load(
@@ -293,8 +395,9 @@ def write_run(
     prefix: str,
     args: argparse.Namespace,
     seconds: float,
+    batch: int = 0,
 ) -> dict[str, Any]:
-    coro = write_load(server.port or 0, shop, prefix, seconds, args.connections, args.seed)
+    coro = write_load(server.port or 0, shop, prefix, seconds, args.connections, args.seed, batch)
     tally, wall, cpu = timed(server.pid, database, coro)
     messages = tally.ok("message", 201)
     requests = sum(sum(c.values()) for c in tally.statuses.values())
@@ -313,6 +416,9 @@ def write_run(
         "server_cpu_ms_per_request": round(1000 * server_cpu_s / max(requests, 1), 3),
         "errors": tally.errors,
     }
+    if batch:
+        result["batch"] = batch
+        result["items"] = tally.items
     if "postgres_ours_cpu_pct_of_one_core" in cpu:
         pg_s = cpu["postgres_ours_cpu_pct_of_one_core"] / 100 * wall
         result["postgres_cpu_ms_per_message"] = round(1000 * pg_s / max(messages, 1), 3)
@@ -443,6 +549,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=8, help="≤ the pool (10)")
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--no-bare", action="store_true", help="skip the bare FastAPI baseline")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=0,
+        help="also play the same threads N messages to a request (POST /tickets/batch)",
+    )
     parser.add_argument("--profile", action="store_true", help="also sample a run with py-spy")
     parser.add_argument("--profile-rate", type=int, default=200)
     parser.add_argument("--output", help="JSON path (default bench/results/tickets-write-*.json)")
@@ -451,6 +563,7 @@ def main(argv: list[str] | None = None) -> int:
     args.baseline_duration = max(1.0, min(args.baseline_duration, 60.0))
     args.rounds = max(1, min(args.rounds, 10))
     args.connections = max(1, min(args.connections, 256))
+    args.batch = max(0, min(args.batch, 2000))
     args.run_id = f"{os.getpid()}x{int(time.time()) % 100000}"
     common.pin_self(LOAD_CPU)
 
@@ -464,6 +577,7 @@ def main(argv: list[str] | None = None) -> int:
             "duration_s": args.duration,
             "rounds": args.rounds,
             "connections": args.connections,
+            "batch": args.batch,
             "server_cpu": SERVER_CPU,
             "client_cpu": LOAD_CPU,
         },
@@ -504,7 +618,25 @@ def main(argv: list[str] | None = None) -> int:
                 f"p99 {run['latency_ms'].get('message', {}).get('p99_ms')} ms"
             )
         result["runs"] = runs
+        batch_runs = []
+        if args.batch:
+            log(f"warm-up, batches of {args.batch}: {args.warmup:.0f}s")
+            write_run(server, database, shop, f"bwarm{args.run_id}", args, args.warmup, args.batch)
+            for n in range(args.rounds):
+                prefix = f"run{args.run_id}b{n}"
+                prefixes.append(prefix)
+                log(f"batch run {n + 1}/{args.rounds}: {args.batch} messages a request")
+                run = write_run(server, database, shop, prefix, args, args.duration, args.batch)
+                run["loadavg"] = uptime()
+                batch_runs.append(run)
+                log(
+                    f"  {run['messages_per_s']} messages/s, server CPU "
+                    f"{run['server_cpu_ms_per_message']} ms/message, "
+                    f"p99 {run['latency_ms'].get('batch', {}).get('p99_ms')} ms a request"
+                )
+            result["batch_runs"] = batch_runs
         answers = sum(r["statuses"].get("message", {}).get(201, 0) for r in runs)
+        answers += sum(r["items"].get("message", {}).get(201, 0) for r in batch_runs)
         result["check"] = asyncio.run(_check(dsn, prefixes, answers))
 
         # Baseline (a): GET of one ticket with 5 messages, same server, same connections.
@@ -549,6 +681,25 @@ def main(argv: list[str] | None = None) -> int:
         "check_ok": result["check"]["rows_match_answers"]
         and result["check"]["tickets_with_wrong_exchanges"] == 0,
     }
+    if batch_runs:
+        best_batch = max(batch_runs, key=lambda r: r["messages_per_s"])
+        cpu_batch = min(r["server_cpu_ms_per_message"] for r in batch_runs)
+        summary["batch"] = {
+            "messages_per_request": args.batch,
+            "messages_per_s_best": best_batch["messages_per_s"],
+            "messages_per_s_all": [r["messages_per_s"] for r in batch_runs],
+            "request_latency_ms": best_batch["latency_ms"].get("batch"),
+            "server_cpu_ms_per_message": [r["server_cpu_ms_per_message"] for r in batch_runs],
+            "postgres_cpu_ms_per_message": [
+                r.get("postgres_cpu_ms_per_message") for r in batch_runs
+            ],
+            "messages_per_s_one_core_at_that_cpu": round(1000 / cpu_batch, 1),
+            "ratio_to_single_messages_per_s": round(
+                best_batch["messages_per_s"] / max(best["messages_per_s"], 1), 2
+            ),
+            "verdict": common.verdict(best_batch["messages_per_s"], TARGET_MPS),
+            "item_failures": sum(sum(r["items"].get("item", {}).values()) for r in batch_runs),
+        }
     if "bare" in result:
         summary["bare_per_s"] = result["bare"]["requests_per_s"]
         summary["bare_server_cpu_ms"] = result["bare"]["server_cpu_ms_per_request"]

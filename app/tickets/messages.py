@@ -65,11 +65,11 @@ _NEW = -1
 _TICKETS = Ticket.__table__.c
 _MESSAGES = TicketMessage.__table__.c
 # What the derivation reads of the other messages: their facts and their computed columns.
-_MESSAGE_READ = (
+MESSAGE_READ = (
     "id", "external_id", "author", "public", "automatic", "needs_reply", "sent_at",
     *recording.MESSAGE_COLUMNS,
 )  # fmt: skip
-_INSERTED = (
+INSERTED = (
     "shop_id", "ticket_id", "external_id", "author", "public", "automatic", "body", "language",
     "sent_at", "period_date", "needs_reply", "needs_reply_detected", "needs_reply_rule",
     "deadline_at", "answered_by", "answered_at", "reply_business_s", "reply_calendar_s",
@@ -84,7 +84,7 @@ def _build_read(version: bool) -> Any:
         *_TICKETS,
         Shop.timezone.label("shop_timezone"),
         BusinessHours.updated_at.label("hours_updated_at"),
-        *(_MESSAGES[name].label(f"m_{name}") for name in _MESSAGE_READ),
+        *(_MESSAGES[name].label(f"m_{name}") for name in MESSAGE_READ),
     ]
     if version:
         columns.append(cast(literal_column("tickets.xmin"), Text).label("version"))
@@ -112,7 +112,7 @@ _FULL_MESSAGE = select(TicketMessage).where(TicketMessage.id == bindparam("b_id"
 _INSERT_MESSAGE = PerDialect(
     lambda insert_: (
         insert_(TicketMessage)
-        .values({name: bindparam(f"b_m_{name}") for name in _INSERTED})
+        .values({name: bindparam(f"b_m_{name}") for name in INSERTED})
         .on_conflict_do_nothing()
         .returning(TicketMessage.id)
     )
@@ -135,11 +135,11 @@ def _build_write() -> Any:
         .cte("t")
     )
     row = select(
-        *(bindparam(f"b_m_{name}", type_=_MESSAGES[name].type) for name in _INSERTED)
+        *(bindparam(f"b_m_{name}", type_=_MESSAGES[name].type) for name in INSERTED)
     ).where(exists(select(ticket.c.id)))
     inserted = (
         postgresql.insert(TicketMessage)
-        .from_select(list(_INSERTED), row)
+        .from_select(list(INSERTED), row)
         .on_conflict_do_nothing()
         .returning(TicketMessage.id)
         .cte("ins")
@@ -181,6 +181,14 @@ def _build_write() -> Any:
 _WRITE = _build_write()
 
 
+# Positions in a row of `_READ`: the ticket's columns, the shop's zone, the hours'
+# updated_at, the message's columns, then (PostgreSQL) the version.
+_TICKET_NAMES = tuple(c.name for c in _TICKETS)
+_AT_ZONE = len(_TICKET_NAMES)
+_AT_MESSAGE = _AT_ZONE + 2
+_AT_VERSION = _AT_MESSAGE + len(MESSAGE_READ)
+
+
 @dataclass
 class _Read:
     ticket: Row
@@ -191,27 +199,23 @@ class _Read:
 
 
 async def _read(conn: AsyncConnection, shop_id: str, ticket_id: int) -> _Read:
+    postgres = conn.dialect.name == "postgresql"
     result = await conn.execute(_READ[conn.dialect.name], {"b_shop": shop_id, "b_id": ticket_id})
     rows = result.all()
     if not rows:
         raise NotFound(f"No ticket {ticket_id} in this shop.")
-    first = rows[0]._mapping
-    ticket = {c.name: first[c.name] for c in _TICKETS}
+    first = rows[0]
+    ticket = dict(zip(_TICKET_NAMES, first[:_AT_ZONE], strict=True))
     messages = []
-    if first["m_id"] is not None:
+    if first[_AT_MESSAGE] is not None:
         for r in rows:
-            m = r._mapping
-            messages.append({name: m[f"m_{name}"] for name in _MESSAGE_READ})
-    return _Read(
-        ticket,
-        messages,
-        first["shop_timezone"],
-        first["hours_updated_at"],
-        first.get("version"),
-    )
+            values = r[_AT_MESSAGE:_AT_VERSION]
+            messages.append(dict(zip(MESSAGE_READ, values, strict=True)))
+    version = first[_AT_VERSION] if postgres else None
+    return _Read(ticket, messages, first[_AT_ZONE], first[_AT_ZONE + 1], version)
 
 
-def _detected(data: MessageCreate, language: str | None) -> tuple[bool, bool, str | None]:
+def detect_needs_reply(data: MessageCreate, language: str | None) -> tuple[bool, bool, str | None]:
     """needs_reply, whether it was detected, and the rule that decided."""
     if data.needs_reply is not None:
         return data.needs_reply, False, None
@@ -263,7 +267,7 @@ async def _record(
             "may hold; record the rest of the conversation in a new ticket."
         )
     language = data.language or ticket["language"]
-    needs_reply, detected, rule = _detected(data, language)
+    needs_reply, detected, rule = detect_needs_reply(data, language)
     new = MessageFacts(
         _PROVISIONAL, data.author, data.public, data.automatic, needs_reply, data.sent_at
     )

@@ -1,5 +1,6 @@
 """API schemas of tickets: threads, their messages, ratings of replies and satisfaction."""
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -9,10 +10,15 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
 
+from app.errors import validation_errors
+from app.openapi import Problem
 from app.shops.settings import LanguageStr
 from app.tickets.vocabulary import Acknowledged, Author, Category, StatusCause, TicketStatus
 from app.validation import PositiveId, email_address, no_nul, single_line
@@ -244,3 +250,159 @@ class TicketDetail(TicketRead):
 class TicketPage(BaseModel):
     items: list[TicketRead]
     next_cursor: str | None
+
+
+# --- Batches --------------------------------------------------------------------------------
+
+MAX_BATCH_ITEMS = 500
+MAX_ITEM_MESSAGES = 200
+MAX_BATCH_MESSAGES = 2_000
+
+
+class TicketBatchItem(BaseModel):
+    """One thread: a ticket (created, or found by its `external_id` as POST /tickets does) or
+    the id of an existing ticket, and messages of it (each as POST …/messages takes it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ticket: TicketCreate | None = Field(
+        default=None, description="The same body as POST /tickets; give this or `ticket_id`."
+    )
+    ticket_id: PositiveId | None = Field(
+        default=None, description="An existing ticket of the shop; give this or `ticket`."
+    )
+    messages: list[MessageCreate] = Field(
+        default_factory=list,
+        max_length=MAX_ITEM_MESSAGES,
+        description="The same bodies as POST …/messages, recorded in this order.",
+    )
+
+    @model_validator(mode="after")
+    def _one_ticket(self) -> "TicketBatchItem":
+        if (self.ticket is None) == (self.ticket_id is None):
+            raise ValueError("give either `ticket` or `ticket_id`")
+        return self
+
+
+@dataclass(frozen=True)
+class InvalidItem:
+    """An item of a batch that is not a valid `TicketBatchItem`: pydantic's errors, by field
+    within the item. It fails alone; the other items are recorded."""
+
+    errors: list[dict[str, Any]]
+
+
+def _item_or_invalid(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        errors = exc.errors()
+        if any(e["type"] == "too_long" and e["loc"] == ("messages",) for e in errors):
+            raise  # a bound of the request (pydantic stops counting there), not of the item
+        return InvalidItem(validation_errors(list(errors)))
+
+
+def _count_messages(items: Any) -> Any:
+    if isinstance(items, list):
+        total = sum(
+            len(i["messages"])
+            for i in items
+            if isinstance(i, dict) and isinstance(i.get("messages"), list)
+        )
+        if total > MAX_BATCH_MESSAGES:
+            raise ValueError(f"at most {MAX_BATCH_MESSAGES} messages in all the items")
+    return items
+
+
+BatchItem = Annotated[TicketBatchItem, WrapValidator(_item_or_invalid)]
+
+
+class TicketBatchCreate(BaseModel):
+    """Tickets and messages recorded as if posted one by one, in this order; each item
+    succeeds or fails as a whole, alone."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "ticket": {
+                                "external_id": "ps-thread-1042",
+                                "customer_email": "marie.dupont@example.fr",
+                                "category": "after_sale",
+                                "language": "fr",
+                                "created_at": "2026-03-06T16:58:00+01:00",
+                            },
+                            "messages": [
+                                {
+                                    "external_id": "ps-message-5531",
+                                    "author": "customer",
+                                    "sent_at": "2026-03-06T17:00:00+01:00",
+                                    "body": "Bonjour, mon colis n'est toujours pas arrivé.",
+                                },
+                                {
+                                    "external_id": "ps-message-5540",
+                                    "author": "agent",
+                                    "sent_at": "2026-03-09T10:00:00+01:00",
+                                    "body": "Il arrive demain.",
+                                },
+                            ],
+                        },
+                        {
+                            "ticket_id": 7,
+                            "messages": [
+                                {
+                                    "external_id": "ps-message-5541",
+                                    "author": "customer",
+                                    "sent_at": "2026-03-09T10:05:00+01:00",
+                                    "body": "Merci !",
+                                }
+                            ],
+                        },
+                    ]
+                }
+            ]
+        },
+    )
+
+    items: list[BatchItem] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
+
+    @field_validator("items", mode="before")
+    @classmethod
+    def _bounded(cls, items: Any) -> Any:
+        return _count_messages(items)
+
+
+class BatchMessageResult(BaseModel):
+    index: int = Field(description="The message's index in its item's `messages`.")
+    status: Literal[200, 201] = Field(description="201 recorded; 200 already recorded.")
+    id: int
+    external_id: str
+
+
+class BatchItemResult(BaseModel):
+    index: int = Field(description="The item's index in `items`.")
+    status: int = Field(
+        description="201: something of it was recorded; 200: all of it was already; 4xx: "
+        "nothing of it was recorded, `problem` says why."
+    )
+    ticket: TicketRead | None = Field(
+        default=None, description="The ticket as the whole batch left it (successes only)."
+    )
+    ticket_status: Literal[200, 201] | None = Field(
+        default=None, description="201: the ticket was created; 200: it existed."
+    )
+    messages: list[BatchMessageResult] = Field(default_factory=list)
+    problem: Problem | None = Field(
+        default=None,
+        description="Why the item failed; `errors[].loc` names the field from the body's "
+        'root: `["body", "items", 3, "messages", 0, "sent_at"]`.',
+    )
+
+
+class TicketBatchResult(BaseModel):
+    results: list[BatchItemResult] = Field(description="One per item, in the same order.")
+    succeeded: int
+    failed: int

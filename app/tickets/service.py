@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, literal, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.dialect import PerDialect
@@ -25,8 +26,9 @@ from app.tickets.vocabulary import Author, Category, StatusCause, TicketStatus
 
 __all__ = ["recompute"]
 
-_INSERT_TICKET = PerDialect(
-    lambda insert_: (
+
+def _insert_ticket(insert_: Any) -> Any:
+    return (
         insert_(Ticket)
         .values(
             shop_id=bindparam("b_shop"),
@@ -51,7 +53,33 @@ _INSERT_TICKET = PerDialect(
         .on_conflict_do_nothing()
         .returning(*Ticket.__table__.c)
     )
-)
+
+
+_INSERT_TICKET = PerDialect(_insert_ticket)
+
+
+def _build_create_pg() -> Any:
+    """PostgreSQL, one statement: the ticket's INSERT and, only if it inserted a row, its first
+    status change (open, at its creation); returns the new ticket (no row: a repeat)."""
+    ticket = _insert_ticket(postgresql.insert).cte("t")
+    change = (
+        insert(TicketStatusChange)
+        .from_select(
+            ["shop_id", "ticket_id", "status", "at", "cause"],
+            select(
+                ticket.c.shop_id,
+                ticket.c.id,
+                literal(TicketStatus.OPEN.value),
+                ticket.c.created_at,
+                literal(StatusCause.CREATED.value),
+            ),
+        )
+        .cte("c")
+    )
+    return select(*ticket.c).add_cte(change)
+
+
+_CREATE_PG = _build_create_pg()
 
 INSERT_CHANGE = insert(TicketStatusChange).values(
     shop_id=bindparam("b_shop"),
@@ -125,13 +153,18 @@ async def create(
         "b_exchanges": 0,
         "b_reopens": 0,
     }
-    row = (await conn.execute(_INSERT_TICKET.on(conn), params)).mappings().first()
+    postgres = conn.dialect.name == "postgresql"
+    stmt = _CREATE_PG if postgres else _INSERT_TICKET.on(conn)
+    row = (await conn.execute(stmt, params)).mappings().first()
     if row is None:
         result = await conn.execute(
             select(Ticket).where(Ticket.shop_id == shop_id, Ticket.external_id == data.external_id)
         )
         return dict(result.mappings().one()), False
-    await add_change(conn, shop_id, row["id"], TicketStatus.OPEN, created_at, StatusCause.CREATED)
+    if not postgres:
+        await add_change(
+            conn, shop_id, row["id"], TicketStatus.OPEN, created_at, StatusCause.CREATED
+        )
     return dict(row), True
 
 
