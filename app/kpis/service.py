@@ -152,7 +152,7 @@ async def _passes(
 
     Two lanes of about equal cost (bench.kpis, six months: tickets 0.42 s with ratings,
     sentiments and reviews; returns 0.23 s with messages, orders and requests; weekly, the
-    messages move to the first lane and the tickets' medians run in the second). With
+    messages and the ratings swap lanes and the tickets' medians run in the second). With
     `concurrent` on PostgreSQL, the second lane runs on a second connection at the same time
     (`_spare`), or after the first on the caller's when none is to spare. Each pass reads its
     own snapshot either way (READ COMMITTED), as one pass after another always did.
@@ -168,20 +168,23 @@ async def _passes(
             merged[row.pop("bucket")].setdefault(name, []).append(row)
 
     # With buckets the messages' pass costs twice as much, and the tickets' medians are a
-    # pass of their own (queries.ticket_medians): the messages change lanes.
-    messages_first = p.granularity is not None
+    # pass of their own (queries.ticket_medians): the messages and the ratings change lanes.
+    bucketed = p.granularity is not None
 
     async def first(c: AsyncConnection) -> None:
         fold(await queries.tickets(c, p))
-        if messages_first:
+        if bucketed:
             fold(await queries.messages(c, p))
+        else:
+            fold(await queries.ratings(c, p))
         fold(await queries.sentiments(c, p))
-        fold(await queries.ratings(c, p))
         fold_rows("reviews", await queries.reviews(c, p))
 
     async def second(c: AsyncConnection) -> None:
         fold(await queries.returns(c, p, trigger_states, kpi_settings.refund_state_ids))
-        if not messages_first:
+        if bucketed:
+            fold(await queries.ratings(c, p))
+        else:
             fold(await queries.messages(c, p))
         fold(await queries.orders(c, p))
         fold(await queries.requests_sent(c, p))
