@@ -624,6 +624,8 @@ async def test_a_failing_pass_on_the_second_connection_fails_the_report_and_free
         held = pool.checkedout()
         with pytest.raises(DBAPIError, match="division by zero"):
             await service.report(conn, a.id, FROM, TO, now=NOW, concurrent=True)
-        assert pool.checkedout() == held
+        # The second connection went back; the caller's may have been dropped too (its
+        # lane cancelled in the middle of a statement), never more held than before.
+        assert pool.checkedout() <= held
         slots = service._spare(conn)
         assert slots is not None and slots._value == service.spare_slots(pool)
