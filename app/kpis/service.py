@@ -200,12 +200,17 @@ async def _passes(
         await _tune(other)
         lanes = [asyncio.ensure_future(first(conn)), asyncio.ensure_future(second(other))]
         try:
-            await asyncio.gather(*lanes)  # the first error as it is (a 503 for an outage)
-        finally:
-            # If one lane failed, the other stops before its connection is given back.
+            # If one lane fails, the other still ends its statement and its lane: cancelled in
+            # the middle of a statement, a connection is dropped rather than reused.
+            outcomes = await asyncio.gather(*lanes, return_exceptions=True)
+        except BaseException:  # cancelled from outside: the client went away
             for lane in lanes:
                 lane.cancel()
             await asyncio.gather(*lanes, return_exceptions=True)
+            raise
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome  # the first error as it is (a 503 for an outage)
     return merged
 
 
