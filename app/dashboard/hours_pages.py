@@ -67,8 +67,10 @@ def body_of(form: Form) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]
     return body, unreadable
 
 
-def _place(loc: list[Any], kind: str) -> tuple[str, str | None]:
-    """The form field an error's `loc` names, and the code of the rule that refused it."""
+def _place(loc: list[Any], kind: str, has_country: bool) -> tuple[str, str | None]:
+    """The form field an error's `loc` names, and the code of the rule that refused it
+    (`has_country`: a holidays country was posted, which tells the subdivision's two rules
+    apart)."""
     head = str(loc[0]) if loc else FORM
     if head == "week" and len(loc) > 1:
         field = f"week_{loc[1]}"
@@ -78,19 +80,21 @@ def _place(loc: list[Any], kind: str) -> tuple[str, str | None]:
     if head == "closed_dates":
         return head, "closed_date"
     if head == "holidays_subdivision":
-        return head, "holidays_subdivision"
+        return head, "holidays_subdivision" if has_country else "holidays_subdivision_country"
     if head in ("timezone", "holidays"):
         return head, _FIELD_CODES[head]
     return FORM, None
 
 
-def errors_by_field(errors: Iterable[Mapping[str, Any]], language: str) -> dict[str, list[str]]:
+def errors_by_field(
+    errors: Iterable[Mapping[str, Any]], language: str, has_country: bool = True
+) -> dict[str, list[str]]:
     """Each error in `language`, under the field it belongs to."""
     t = texts(language)
     found: dict[str, list[str]] = {}
     for error in errors:
         loc = [p for p in error.get("loc", ()) if p != "body"]
-        field, code = _place(loc, str(error.get("type", "")))
+        field, code = _place(loc, str(error.get("type", "")), has_country)
         message = error_text(error, t, language, code)
         if message not in found.get(field, []):
             found.setdefault(field, []).append(message)
@@ -142,7 +146,8 @@ async def save_hours(
                 )
             except InvalidInput as exc:
                 errors = exc.errors or [{"loc": [], "msg": exc.detail}]
-    by_field = errors_by_field(errors, merchant.language)
+    has_country = bool(form.value("holidays").strip())
+    by_field = errors_by_field(errors, merchant.language, has_country)
     t = texts(merchant.language)
     for field, [error] in unreadable.items():
         said = error_text(error, t, merchant.language, "interval_format")
