@@ -7,14 +7,26 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Row, String, bindparam, column, exists, select, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Row,
+    String,
+    bindparam,
+    column,
+    exists,
+    null,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.requests.models import Delivery, ReviewRequest
 from app.requests.vocabulary import Kind, Status
 from app.shops.models import Shop
 
-# A row of the statements below: id, kind, shop_id, email_normalized.
+# A row of the statements below: id, kind, shop_id, email_normalized, locked (whether this
+# claim holds the customer's advisory lock: tried by PostgreSQL's due statement, else None).
 Candidate = Row[*tuple[Any, ...]]
 
 
@@ -67,32 +79,42 @@ async def one_first_per_customer(
     is kept. Across workers, on PostgreSQL, an advisory lock per customer held until the claim
     commits serialises claimers running at once (a claimer that cannot take it leaves that
     e-mail for later); SQLite claims one at a time. The claim's update then skips a customer
-    whose first e-mail is in flight (`service._TAKE`): it runs after the lock is held, so it
-    sees any claim that committed before.
+    whose first e-mail is in flight (`service._TAKE`, `taking_pg` on PostgreSQL): it runs
+    after the lock is held, so it sees any claim that committed before. The due candidates
+    of PostgreSQL come with their lock already tried (`locked`, in the statement that found
+    them); the others (expired leases) are locked here, in one more statement.
     """
     seen: set[tuple[str, str]] = set()
     kept: list[Candidate] = []
+    refused: set[tuple[str, str]] = set()
+    held: set[tuple[str, str]] = set()
     for r in candidates:
         if r.kind == Kind.FIRST:
             customer = (r.shop_id, r.email_normalized)
+            if r.locked is not None:
+                (held if r.locked else refused).add(customer)
             if customer in seen:
                 continue
             seen.add(customer)
         kept.append(r)
-    if seen and conn.dialect.name == "postgresql":
-        keys = [f"{shop}:{email}" for shop, email in sorted(seen)]
-        refused = {
-            key for key, got in await conn.execute(_TRY_LOCK_CUSTOMERS, {"b_keys": keys}) if not got
-        }
-        kept = [
-            r
-            for r in kept
-            if r.kind != Kind.FIRST or f"{r.shop_id}:{r.email_normalized}" not in refused
-        ]
-    return [r.id for r in kept]
+    to_lock = sorted(seen - held - refused)
+    if to_lock and conn.dialect.name == "postgresql":
+        keys = [f"{shop}:{email}" for shop, email in to_lock]
+        rows = await conn.execute(_TRY_LOCK_CUSTOMERS, {"b_keys": keys})
+        got: dict[str, bool] = {key: locked for key, locked in rows}
+        refused |= {c for c, key in zip(to_lock, keys, strict=True) if not got[key]}
+    return [
+        r.id for r in kept if r.kind != Kind.FIRST or (r.shop_id, r.email_normalized) not in refused
+    ]
 
 
-_CANDIDATE = (Delivery.id, Delivery.kind, Delivery.shop_id, ReviewRequest.email_normalized)
+_CANDIDATE = (
+    Delivery.id,
+    Delivery.kind,
+    Delivery.shop_id,
+    ReviewRequest.email_normalized,
+    null().label("locked"),
+)
 
 _EXPIRED = (
     select(*_CANDIDATE)
@@ -129,10 +151,17 @@ _DUE_OF_SHOP = (
     .limit(bindparam("b_share"))
 )
 
-# The same for all the shops in one statement: a lateral join over their ids, in order.
+# The same for all the shops in one statement: a lateral join over their ids, in order. Each
+# first e-mail's customer is locked in the same round trip (`one_first_per_customer`); the
+# lock is held until the claim commits, so the claim's update (a later statement, with a later
+# snapshot) sees every claim of that customer that committed before.
 _DUE_BY_SHOP_PG = text(
     """
-    SELECT d.id, d.kind, d.shop_id, d.email_normalized
+    SELECT d.id, d.kind, d.shop_id, d.email_normalized,
+           CASE WHEN d.kind = 'first'
+                THEN pg_try_advisory_xact_lock(
+                         hashtextextended(d.shop_id || ':' || d.email_normalized, 0))
+           END AS locked
     FROM unnest(CAST(:b_shops AS TEXT[])) WITH ORDINALITY AS s(shop_id, position)
     CROSS JOIN LATERAL (
         SELECT deliveries.id, deliveries.kind, deliveries.shop_id,
@@ -152,6 +181,7 @@ _DUE_BY_SHOP_PG = text(
     column("kind", String),
     column("shop_id", String),
     column("email_normalized", String),
+    column("locked", Boolean),
 )
 
 # Keys are "shop:address"; each lock is released when the claim commits.

@@ -15,7 +15,7 @@ from sqlalchemy import Select, String, bindparam, cast, exists, func, literal, o
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
-from app.dispatch import picking
+from app.dispatch import picking, taking_pg
 from app.emailtemplates import service as templates
 from app.emailtemplates.rendering import MerchantTemplate, pick, render
 from app.mail.templates import Rendered
@@ -137,24 +137,26 @@ async def claim(
     if not candidates:
         return Batch([], 0, last_shop, due_shops)
     ids = await picking.one_first_per_customer(conn, candidates)
+    until = now + timedelta(seconds=lease)
+    if conn.dialect.name == "postgresql":
+        # One round trip: take, mark the requests, read everything the e-mails need.
+        rows = await taking_pg.take_and_load(conn, ids, worker, until, now, message_domain)
+        claims = [_claim_of_tuple(r) for r in rows]
+        return Batch(claims, len(candidates) - len(claims), last_shop, due_shops)
     params = {
         "b_ids": ids,
         "b_worker": worker,
-        "b_until": now + timedelta(seconds=lease),
+        "b_until": until,
         "b_now": now,
         "b_domain": f"@{message_domain}>",
     }
-    if conn.dialect.name == "postgresql":
-        # One round trip: take, mark the requests, read everything the e-mails need.
-        rows = (await conn.execute(_TAKE_AND_LOAD_PG, params)).mappings().all()
-    else:
-        taken = (await conn.execute(_TAKE_SQLITE, params)).all()
-        firsts = [r.request_id for r in taken if r.kind == Kind.FIRST]
-        if firsts:
-            await conn.execute(_REQUESTS_SENDING, {"b_ids": firsts, "b_now": now})
-        load = {"b_ids": [r.id for r in taken]}
-        rows = (await conn.execute(_LOAD, load)).mappings().all() if taken else []
-    claims = [_claim(r) for r in rows]
+    taken = (await conn.execute(_TAKE_SQLITE, params)).all()
+    firsts = [r.request_id for r in taken if r.kind == Kind.FIRST]
+    if firsts:
+        await conn.execute(_REQUESTS_SENDING, {"b_ids": firsts, "b_now": now})
+    load = {"b_ids": [r.id for r in taken]}
+    loaded = (await conn.execute(_LOAD, load)).mappings().all() if taken else []
+    claims = [_claim(r) for r in loaded]
     saved = await templates.saved_for(conn, {(c.shop_id, c.language) for c in claims})
     for c in claims:
         c.templates = saved.get((c.shop_id, c.language), {})
@@ -268,23 +270,6 @@ def _loaded(d: Any) -> Select[Any]:
 
 _LOAD = _loaded(Delivery.__table__).where(Delivery.id.in_(bindparam("b_ids", expanding=True)))
 
-# PostgreSQL: the update's RETURNING feeds the request update and the load. The load reads
-# the snapshot from before the statement, so the delivery's new values come from RETURNING.
-_taken = _TAKE.returning(
-    Delivery.id, Delivery.request_id, Delivery.shop_id, Delivery.kind, Delivery.seq,
-    Delivery.attempts, Delivery.message_id, Delivery.claim_expires_at, Delivery.due_at,
-).cte("taken")  # fmt: skip
-_requests_marked = (
-    update(ReviewRequest)
-    .where(
-        ReviewRequest.id.in_(select(_taken.c.request_id).where(_taken.c.kind == Kind.FIRST)),
-        *_REQUESTS_SENDING_WHERE,
-    )
-    .values(status=Status.SENDING, updated_at=bindparam("b_now"))
-    .cte("requests_marked")
-)
-_TAKE_AND_LOAD_PG = _loaded(_taken).add_cte(_requests_marked)
-
 
 def _claim(r: Any) -> Claim:
     return Claim(
@@ -326,6 +311,54 @@ def _claim(r: Any) -> Claim:
             total_paid=r["total_paid"],
             newsletter=r["newsletter"],
         ),
+    )
+
+
+def _claim_of_tuple(r: Any) -> Claim:
+    """A claim from a row of `taking_pg.TAKE_AND_LOAD`, by position."""
+    (delivery_id, request_id, shop_id, kind, seq, attempts, message_id, lease_until,
+     order_id, email, email_normalized, language, trigger_at, public_id, last_sent, reviewed,
+     shop_name, raw_settings, shop_updated_at, dkim_domain, dkim_selector, dkim_key,
+     mail_server, mail_server_connections, state_id, paid_at, reference, firstname, lastname,
+     products, ordered_at, group_ids, total_paid, newsletter, saved) = r  # fmt: skip
+    return Claim(
+        delivery_id=delivery_id,
+        request_id=request_id,
+        public_id=public_id,
+        reviewed=reviewed,
+        dkim=(dkim_domain, dkim_selector, dkim_key) if dkim_key is not None else None,
+        mail_server=mail_server,
+        mail_server_connections=mail_server_connections,
+        shop_id=shop_id,
+        kind=kind,
+        seq=seq,
+        attempts=attempts,
+        message_id=message_id,
+        lease_until=lease_until,
+        order_id=order_id,
+        email=email,
+        email_normalized=email_normalized,
+        language=language,
+        trigger_at=trigger_at,
+        shop_name=shop_name,
+        shop_updated_at=shop_updated_at,
+        raw_settings=raw_settings,
+        last_sent_to_customer=last_sent,
+        order_row=None
+        if state_id is None
+        else OrderSnapshot(
+            state_id=state_id,
+            paid_at=paid_at,
+            reference=reference,
+            firstname=firstname,
+            lastname=lastname,
+            products=products or [],
+            ordered_at=ordered_at,
+            group_ids=group_ids,
+            total_paid=total_paid,
+            newsletter=newsletter,
+        ),
+        templates=taking_pg.templates_of(saved),
     )
 
 
