@@ -216,6 +216,7 @@ async def _backfill_run(shop_id: str, period: "timedelta", dry_run: bool) -> dic
         "dry_run": report.dry_run,
         "orders": report.orders,
         "outcomes": dict(sorted(report.outcomes.items())),
+        "threads": report.threads.as_dict(),
     }
 
 

@@ -164,30 +164,30 @@ async def apply(
         )
     )
     known = {order_id: history_id for order_id, history_id in rows}
-    erased = await _erased(conn, shop, [p.email for p in prepared if p.email])
+    erased = await erased_hashes(conn, shop, [p.email for p in prepared if p.email])
     for p in prepared:
         if p.problem is not None or p.event is None or p.history_id is None:
             counts[p.problem or Imported.INVALID] += 1
         elif known.get(p.order_id, 0) >= p.history_id:
             counts[Imported.UP_TO_DATE] += 1
-        elif p.email is not None and _hash(shop, p.email) in erased:
+        elif p.email is not None and email_hash(shop, p.email) in erased:
             counts[Imported.ERASED] += 1
         else:
             counts[await _receive(conn, shop, p, now)] += 1
     return counts
 
 
-def _hash(shop: ShopAuth, email: str) -> str | None:
+def email_hash(shop: ShopAuth, email: str) -> str | None:
     try:
         return suppressions.hash_email(shop.address_key, email)
     except ValueError:
         return None
 
 
-async def _erased(conn: AsyncConnection, shop: ShopAuth, emails: list[str]) -> set[str]:
+async def erased_hashes(conn: AsyncConnection, shop: ShopAuth, emails: list[str]) -> set[str]:
     """Hashes of these addresses that were erased (suppressed, with the address itself gone):
     such an order is not imported, so the address is not written back anywhere."""
-    hashes = {h for e in emails if (h := _hash(shop, e)) is not None}
+    hashes = {h for e in emails if (h := email_hash(shop, e)) is not None}
     if not hashes:
         return set()
     found = await conn.scalars(

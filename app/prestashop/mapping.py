@@ -1,14 +1,16 @@
-"""The Webservice's JSON shapes, and an order as the inbox's `order.status_changed` event.
+"""The Webservice's JSON shapes, an order as the inbox's `order.status_changed` event, and a
+customer-service thread as an item of the tickets' batch write.
 
 Pure: no I/O, no clock. The event is built in the wire format the module sends, so it goes
-through the same validation and the same rules as a webhook.
+through the same validation and the same rules as a webhook; a thread likewise becomes the
+body of one item of `POST …/tickets/batch`.
 """
 
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from app.validation import PositiveId, StateId
 
@@ -98,6 +100,41 @@ class WsState(_Ws):
 class WsLanguage(_Ws):
     id: int
     iso_code: str = Field(max_length=8)
+
+
+def _blank_is_none(value: Any) -> Any:
+    # PrestaShop renders an unset integer column as "" rather than "0" in some versions.
+    return None if value == "" else value
+
+
+OptionalInt = Annotated[int | None, BeforeValidator(_blank_is_none)]
+
+
+class WsThread(_Ws):
+    """A `customer_threads` item (PrestaShop's CustomerThread; `token` is never asked for: it
+    opens the thread to whoever holds it)."""
+
+    id: PositiveId
+    id_shop: OptionalInt = None
+    id_lang: OptionalInt = None
+    id_customer: OptionalInt = None
+    id_order: OptionalInt = None  # 0: not about an order
+    email: str | None = Field(default=None, max_length=320)
+    status: str = Field(max_length=16)  # open, closed, pending1, pending2
+    date_add: str = Field(max_length=32)
+    date_upd: str = Field(max_length=32)
+
+
+class WsMessage(_Ws):
+    """A `customer_messages` item (PrestaShop's CustomerMessage); `message` is bounded when
+    mapped, not here, so one long message is truncated rather than refused."""
+
+    id: PositiveId
+    id_customer_thread: int
+    id_employee: OptionalInt = None  # > 0: written by an employee in the back office
+    message: str | None = None
+    private: bool = False
+    date_add: str = Field(max_length=32)
 
 
 class ShapeError(ValueError):
@@ -208,3 +245,67 @@ def status_event(
         },
     }
     return newest, event
+
+
+# Thread → ticket (docs/prestashop-webservice.md, "Customer service threads").
+CHANNEL = "prestashop"
+MAX_BODY = 65_536  # as the tickets API bounds a message's body
+ITEM_MESSAGES = 200  # as the tickets API bounds the messages of one batch item
+TRUNCATED = "\n[… truncated by Relance: the message was over 65,536 characters]"
+
+
+def thread_external_id(thread_id: int) -> str:
+    return f"ps-thread-{thread_id}"
+
+
+def message_external_id(message_id: int) -> str:
+    return f"ps-message-{message_id}"
+
+
+def resolved(status: str) -> bool:
+    """PrestaShop's `closed` is a resolved ticket; `open`, `pending1`, `pending2` are open."""
+    return status.strip().lower() == "closed"
+
+
+def thread_items(
+    thread: WsThread, messages: list[WsMessage], languages: dict[int, str], tz: str
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The batch items (wire format) of one thread, its messages in the order sent and split
+    into items of `ITEM_MESSAGES`; and notes for the run's report (truncations, skips).
+
+    No item when the thread has no creation date (nothing to measure from)."""
+    ext = thread_external_id(thread.id)
+    created_at = local_moment(thread.date_add, tz)
+    if created_at is None:
+        return [], [f"{ext}: not imported, no creation date"]
+    notes: list[str] = []
+    ticket: dict[str, Any] = {
+        "external_id": ext,
+        "customer_email": thread.email or "",
+        "order_id": thread.id_order or None,
+        "language": languages.get(thread.id_lang) if thread.id_lang else None,
+        "channel": CHANNEL,
+        "category": "after_sale" if thread.id_order else "pre_sale",
+        "created_at": created_at.isoformat(),
+    }
+    bodies: list[dict[str, Any]] = []
+    for m in sorted(messages, key=lambda m: (m.date_add, m.id)):
+        sent_at = local_moment(m.date_add, tz)
+        if sent_at is None:
+            notes.append(f"{message_external_id(m.id)}: not imported, no date")
+            continue
+        body = (m.message or "").replace("\x00", "")
+        if len(body) > MAX_BODY:
+            body = body[: MAX_BODY - len(TRUNCATED)] + TRUNCATED
+            notes.append(f"{message_external_id(m.id)}: body over {MAX_BODY} characters, truncated")
+        bodies.append(
+            {
+                "external_id": message_external_id(m.id),
+                "author": "agent" if (m.id_employee or 0) > 0 else "customer",
+                "public": not m.private,
+                "sent_at": sent_at.isoformat(),
+                "body": body or None,
+            }
+        )
+    chunks = [bodies[i : i + ITEM_MESSAGES] for i in range(0, len(bodies), ITEM_MESSAGES)]
+    return [{"ticket": ticket, "messages": chunk} for chunk in chunks or [[]]], notes

@@ -23,6 +23,7 @@ from app.prestashop.client import Connector, WebserviceError
 from app.prestashop.schemas import (
     BackfillCreate,
     BackfillRead,
+    BackfillThreads,
     ThinEvent,
     ThinEventAnswer,
     WebserviceRead,
@@ -154,6 +155,7 @@ async def backfill(
     return BackfillRead(
         since=report.since, until=report.until, dry_run=report.dry_run, orders=report.orders,
         outcomes=dict(sorted(report.outcomes.items())),
+        threads=BackfillThreads.model_validate(report.threads.as_dict()),
     )  # fmt: skip
 
 

@@ -2,7 +2,9 @@
 
 A backfill applies everything it read in one transaction (all or nothing; rolled back for a
 dry run). Reconciliation applies page by page, each page with the cursor it moves, so a run
-cut short resumes where its last committed page ended.
+cut short resumes where its last committed page ended. Both then record the customer-service
+threads of the same window as tickets (`threads.py`), chunk by chunk; the cursor never moves
+past a thread not yet recorded.
 """
 
 import logging
@@ -11,14 +13,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db import transaction
 from app.errors import NotFound
-from app.prestashop import service
+from app.prestashop import service, threads
 from app.prestashop.client import Connector, WebserviceError
 from app.prestashop.importing import PAGE, Prepared, apply, catalogue, read_orders, read_page
 from app.prestashop.models import PrestashopWebservice
+from app.prestashop.threads import ThreadReport
 from app.prestashop.vocabulary import RunStatus
 from app.shops import service as shops
 from app.shops.service import ShopAuth
@@ -45,6 +48,7 @@ class Report:
     dry_run: bool
     orders: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
+    threads: ThreadReport = field(default_factory=ThreadReport)
 
 
 async def _shop(
@@ -107,6 +111,10 @@ async def backfill(
             raise
         await (trans.rollback() if dry_run else trans.commit())
     report.orders = len(prepared)
+    async with connector.open(credentials.url, credentials.key) as ws:
+        report.threads = await threads.import_threads(
+            engine, ws, auth, known.languages, report.since, now, now=now, dry_run=dry_run
+        )
     return report
 
 
@@ -161,11 +169,41 @@ async def claim_due(engine: AsyncEngine, now: datetime, limit: int) -> list[str]
     return claimed
 
 
+def _joint_cursor(
+    found: ThreadReport,
+    cursor: datetime | None,
+    since: datetime,
+    until: datetime,
+    *,
+    orders_done: bool,
+) -> datetime | None:
+    """Where the cursor goes once threads are read too, if it moves: back to the threads not
+    yet recorded (their orders are then re-read, as up to date), or, both read through, on to
+    the newest thread seen. None: where orders left it."""
+    if not found.permitted:
+        return None
+    if not found.complete:
+        held = threads.progress(found, since, until)
+        return held if cursor is None or held < cursor else None
+    if orders_done and found.newest is not None and (cursor is None or found.newest > cursor):
+        return found.newest
+    return None
+
+
+async def _move(conn: AsyncConnection, shop_id: str, cursor: datetime) -> None:
+    await conn.execute(
+        update(PrestashopWebservice)
+        .where(PrestashopWebservice.shop_id == shop_id)
+        .values(reconciled_until=cursor)
+    )
+
+
 async def reconcile(
     engine: AsyncEngine, shop_id: str, *, secret_key: str, now: datetime, connector: Connector
 ) -> RunStatus:
     """Apply what the shop changed since the cursor; record how the run ended."""
     status, error, more = RunStatus.OK, None, False
+    notes: str | None = None
     try:
         auth, credentials, cursor = await _shop(engine, shop_id, secret_key, now)
         since, until = cursor or now - FIRST_LOOKBACK, now - GRACE
@@ -178,15 +216,23 @@ async def reconcile(
                 async with transaction(engine) as conn:
                     await apply(conn, auth, page, now)
                     if seen:
-                        await conn.execute(
-                            update(PrestashopWebservice)
-                            .where(PrestashopWebservice.shop_id == shop_id)
-                            .values(reconciled_until=min(max(seen), until))
-                        )
+                        cursor = min(max(seen), until)
+                        await _move(conn, shop_id, cursor)
                 if len(page) < PAGE:
                     break
             else:
                 more = True
+            found = await threads.import_threads(
+                engine, ws, auth, known.languages, since, until, now=now
+            )
+        notes = found.summary()
+        if found.error is not None:
+            status, error = found.error.status, str(found.error)
+        moved = _joint_cursor(found, cursor, since, until, orders_done=not more)
+        if moved is not None:
+            async with transaction(engine) as conn:
+                await _move(conn, shop_id, moved)
+        more = more or (found.permitted and not found.complete and found.error is None)
     except NotFound:
         return RunStatus.NOT_FOUND  # the shop or its Webservice was deleted meanwhile
     except ValueError as exc:  # RELANCE_SECRET_KEY changed without `relance rekey`
@@ -195,6 +241,11 @@ async def reconcile(
         status, error = exc.status, str(exc)
     if error:
         log.warning("reconciliation of shop %s: %s", shop_id, error)
+    elif notes:
+        log.info("reconciliation of shop %s: %s", shop_id, notes)
+    # Without an error, `last_error` carries the threads' notes (a missing permission, a
+    # truncated message): what the merchant may want to fix.
+    error = error or notes
     async with transaction(engine) as conn:
         await conn.execute(
             update(PrestashopWebservice)

@@ -44,7 +44,8 @@ class WebserviceUpdate(BaseModel):
         min_length=8,
         max_length=128,
         description="The Webservice key (GET on orders, order_histories, order_states, "
-        "customers, languages). Stored encrypted, never shown again.",
+        "customers, languages; and on customer_threads, customer_messages to import the "
+        "shop's customer service as tickets). Stored encrypted, never shown again.",
     )
     thin_events: bool = Field(
         default=False,
@@ -83,6 +84,22 @@ class BackfillCreate(BaseModel):
     dry_run: bool = Field(default=False, description="Report what would happen; change nothing.")
 
 
+class BackfillThreads(BaseModel):
+    imported: bool = Field(
+        description="false: the key lacks GET on customer_threads or customer_messages."
+    )
+    threads: int = Field(description="Customer-service threads read from the shop.")
+    messages: int = Field(description="Their messages recorded (new ones only).")
+    outcomes: dict[str, int] = Field(
+        description="Threads by outcome: `created`, `updated`, `unchanged`, `resolved`, "
+        "`reopened`, `invalid`, `erased`, `failed`."
+    )
+    notes: list[str] = Field(
+        description="What the merchant may want to know: a missing permission, a truncated "
+        "message, an invalid thread."
+    )
+
+
 class BackfillRead(BaseModel):
     since: datetime
     until: datetime
@@ -91,6 +108,9 @@ class BackfillRead(BaseModel):
     outcomes: dict[str, int] = Field(
         description="Orders by outcome: the inbox's (`scheduled`, `skipped`, `cancelled`, "
         "`recorded`, …) or `up_to_date`, `erased`, `invalid`, `no_history`."
+    )
+    threads: BackfillThreads | None = Field(
+        default=None, description="The period's customer-service threads, recorded as tickets."
     )
 
 

@@ -47,7 +47,7 @@ from app.tickets.service import INSERT_CHANGE
 from app.tickets.timing import StatusFacts
 from app.tickets.vocabulary import StatusCause, TicketStatus
 
-__all__ = ["Outcome", "invalid", "record"]
+__all__ = ["Outcome", "TicketBatchItem", "invalid", "record"]
 
 # A batch taken again after a race gives up after this many attempts (a 409 for the request).
 MAX_ATTEMPTS = 3

@@ -1,5 +1,6 @@
 """A PrestaShop Webservice stand-in: the documented JSON shapes of `orders`, `customers`,
-`order_histories`, `order_states` and `languages`, with Basic auth, filters, sort and paging.
+`order_histories`, `order_states`, `languages`, `customer_threads` and `customer_messages`, with
+Basic auth, filters, sort and paging.
 
 Like PrestaShop it renders every value but `id` as a string, answers `[]` for an empty list,
 and reads `filter[date_upd]=[a,b]` with `date=1` as an interval of shop-local times.
@@ -24,6 +25,8 @@ _SINGULAR = {
     "order_histories": "order_history",
     "order_states": "order_state",
     "languages": "language",
+    "customer_threads": "customer_thread",
+    "customer_messages": "customer_message",
 }
 
 STATES = {
@@ -97,6 +100,59 @@ class Shop:
             {"id": history_id, "id_employee": "1", "id_order_state": str(state_id),
              "id_order": str(order_id), "date_add": at}
         )  # fmt: skip
+
+    def thread(
+        self,
+        thread_id: int,
+        email: str,
+        added: str,
+        updated: str | None = None,
+        *,
+        order_id: int = 0,
+        status: str = "open",
+        id_lang: int = 1,
+        id_shop: int = 1,
+    ) -> None:
+        """A customer-service thread (CustomerThread), as PrestaShop renders it."""
+        self.tables["customer_threads"].append(
+            {"id": thread_id, "id_shop": str(id_shop), "id_lang": str(id_lang),
+             "id_contact": "2", "id_customer": "7", "id_order": str(order_id),
+             "id_product": "0", "status": status, "email": email,
+             "token": f"secret{thread_id:010d}", "date_add": added,
+             "date_upd": updated or added,
+             "associations": {"customer_messages": []}}
+        )  # fmt: skip
+
+    def message(
+        self,
+        message_id: int,
+        thread_id: int,
+        at: str,
+        body: str,
+        *,
+        employee: int = 0,
+        private: bool = False,
+        touch: bool = True,
+    ) -> None:
+        """A message (CustomerMessage) of a thread; like PrestaShop's back office and contact
+        form, it updates the thread's `date_upd` unless `touch` is False."""
+        self.tables["customer_messages"].append(
+            {"id": message_id, "id_employee": str(employee),
+             "id_customer_thread": str(thread_id), "ip_address": "2130706433",
+             "message": body, "file_name": "", "user_agent": "Mozilla/5.0",
+             "private": "1" if private else "0", "date_add": at, "date_upd": at, "read": "0"}
+        )  # fmt: skip
+        for thread in self.tables["customer_threads"]:
+            if thread["id"] == thread_id:
+                thread["associations"]["customer_messages"].append({"id": str(message_id)})
+                if touch:
+                    thread["date_upd"] = max(thread["date_upd"], at)
+
+    def set_status(self, thread_id: int, status: str, at: str) -> None:
+        """An employee changes a thread's status (closes it, or reopens it)."""
+        for thread in self.tables["customer_threads"]:
+            if thread["id"] == thread_id:
+                thread["status"], thread["date_upd"] = status, at
 
     def _authorized(self, request: Request) -> bool:
         header = request.headers.get("authorization", "")
