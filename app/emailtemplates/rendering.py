@@ -4,10 +4,13 @@ and which saved template an e-mail uses.
 A merchant's template is untrusted code. It renders in Jinja's immutable sandbox (no access to
 attributes starting with `_`, to functions' internals or to methods that change a list), with
 `StrictUndefined` (a misspelt name fails instead of printing nothing), autoescaped HTML, no
-loader (no `include`, `import` or `extends`), and `range` as its only global.
+loader (no `include`, `import` or `extends`), and `range` as its only global. Its work is
+bounded twice: rules on its source (what a loop goes over, nesting, no macros, no chains of
+`set`), refused on save and enforced again when a stored one is compiled, and the limits of
+`sandbox` on each render (items taken, characters built and written, time).
 """
 
-import operator
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -15,10 +18,10 @@ from functools import lru_cache
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
+from jinja2 import Template, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from app.emailtemplates.sandbox import SECONDS, environment, run
 from app.mail.templates import Rendered
 
 
@@ -57,45 +60,40 @@ PRODUCT_FIELDS = ("name", "url", "image_url", "quantity", "reference")
 FIELDS = ("subject", "html", "text")
 # In bytes of UTF-8.
 LIMITS = {"subject": 300, "html": 200 * 1024, "text": 100 * 1024}
-# What one operator of a template may build: `'x' * 10**9` is refused, not allocated.
-MAX_REPEAT = 1_000_000
-MAX_EXPONENT = 100
+# What one render of a part may write, in bytes of UTF-8: a few times its source's bound (a loop
+# over a thousand products), the subject a line of a mail header.
+OUTPUT = {"subject": 1024, "html": 1024 * 1024, "text": 512 * 1024}
+MAX_NESTING = 3
 _REVIEW_LINKS = frozenset({"review_url", "star_urls"})
 _FORBIDDEN = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
-        if op == "**":
-            if not isinstance(right, int | float) or abs(right) > MAX_EXPONENT:
-                raise SecurityError(f"exponents are limited to {MAX_EXPONENT}")
-            return operator.pow(left, right)
-        if _repeated_size(left, right) > MAX_REPEAT or _repeated_size(right, left) > MAX_REPEAT:
-            raise SecurityError(f"a repeated string or list is limited to {MAX_REPEAT:,} items")
-        return operator.mul(left, right)
-
-
-def _repeated_size(sequence: Any, times: Any) -> int:
-    if isinstance(sequence, str | list | tuple) and isinstance(times, int):
-        return len(sequence) * times
-    return 0
-
-
-def _environment(autoescape: bool) -> _Sandbox:
-    env = _Sandbox(autoescape=autoescape, undefined=StrictUndefined, keep_trailing_newline=True)
-    env.globals = {"range": env.globals["range"]}  # the sandbox's bounded range
-    return env
-
-
-_HTML = _environment(autoescape=True)
-_PLAIN = _environment(autoescape=False)
+_COUNTED = ("products", "star_urls")
+_RESERVED = VARIABLES | {"range", "loop"}
+_HTML = environment(autoescape=True)
+_PLAIN = environment(autoescape=False)
 
 
 @lru_cache(maxsize=512)
 def _compiled(field: str, source: str) -> Template:
-    return (_HTML if field == "html" else _PLAIN).from_string(source)
+    """The part compiled, when it keeps the rules `check` enforces on save: a template stored
+    before a rule existed fails to render (its e-mail alone) instead of running unbounded."""
+    env = _HTML if field == "html" else _PLAIN
+    tree = env.parse(source)
+    broken = _broken_rule(tree)
+    if broken is not None:
+        raise SecurityError(str(Problem(field, *broken)))
+    return env.from_string(tree)
+
+
+def _parts(template: "MerchantTemplate") -> dict[str, Template]:
+    # Compiled before the deadline starts: compiling a large part takes its time once (cached),
+    # rendering it takes its time at every e-mail.
+    return {field: _compiled(field, getattr(template, field)) for field in FIELDS}
+
+
+def _rendered(field: str, part: Template, variables: Mapping[str, Any], deadline: float) -> str:
+    return run(part, variables, _COUNTED, OUTPUT[field], deadline)
 
 
 @dataclass(frozen=True)
@@ -123,11 +121,13 @@ def render(template: MerchantTemplate, context: Mapping[str, Any]) -> Rendered:
     variables["products"] = [
         {f: p.get(f) for f in PRODUCT_FIELDS} for p in context["products"] if isinstance(p, dict)
     ]
-    subject = _compiled("subject", template.subject).render(variables)
+    parts = _parts(template)
+    deadline = time.monotonic() + SECONDS
+    subject = _rendered("subject", parts["subject"], variables, deadline)
     return Rendered(
         subject=" ".join(subject.split()),
-        html=_compiled("html", template.html).render(variables),
-        text=_compiled("text", template.text).render(variables),
+        html=_rendered("html", parts["html"], variables, deadline),
+        text=_rendered("text", parts["text"], variables, deadline),
     )
 
 
@@ -158,10 +158,17 @@ def check(template: MerchantTemplate, kind: TemplateKind) -> list[Problem]:
     if problems:
         return problems
     full, sparse = _samples(kind.is_reminder)
+    parts = {}
+    for field in FIELDS:
+        try:  # parsed, yet Python may still refuse what it compiles to (too deeply nested)
+            parts[field] = _compiled(field, getattr(template, field))
+        except Exception as exc:
+            return [Problem(field, None, _message(exc))]
+    deadline = time.monotonic() + SECONDS
     for variables in (full, sparse):
         for field in FIELDS:
             try:
-                rendered = _compiled(field, getattr(template, field)).render(variables)
+                rendered = _rendered(field, parts[field], variables, deadline)
             except Exception as exc:
                 msg = _message(exc)
                 if variables is sparse:
@@ -179,9 +186,14 @@ def _check_source(field: str, source: str) -> list[Problem]:
         tree = (_HTML if field == "html" else _PLAIN).parse(source)
     except TemplateSyntaxError as exc:
         return [Problem(field, exc.lineno, exc.message or "syntax error")]
+    except RecursionError:
+        return [Problem(field, None, "nested too deeply")]
     for forbidden in tree.find_all(_FORBIDDEN):
         tag = type(forbidden).__name__.lower()
         return [Problem(field, forbidden.lineno, f"'{tag}' is not available in e-mail templates")]
+    broken = _broken_rule(tree)
+    if broken is not None:
+        return [Problem(field, *broken)]
     assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
     allowed = VARIABLES | assigned | {"range", "loop"}
     used = {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"}
@@ -196,6 +208,75 @@ def _check_source(field: str, source: str) -> list[Problem]:
     if "unsubscribe_url" not in used:
         missing.append(Problem(field, None, "must use unsubscribe_url (the unsubscribe link)"))
     return missing
+
+
+def _broken_rule(tree: nodes.Template) -> tuple[int, str] | None:
+    """The first rule that bounds a template's work which `tree` breaks, with its line."""
+    for node in tree.find_all((nodes.Macro, nodes.CallBlock)):
+        tag = "macro" if isinstance(node, nodes.Macro) else "call"
+        return node.lineno, f"'{tag}' is not available in e-mail templates"
+    for name in tree.find_all(nodes.Name):
+        if name.ctx != "load" and name.name in _RESERVED:
+            return name.lineno, f"'{name.name}' is the e-mail's own: it cannot be assigned"
+    for loop in tree.find_all(nodes.For):
+        if loop.recursive:
+            return loop.lineno, "a recursive loop is not available in e-mail templates"
+        if not _counted(loop.iter):
+            msg = "a loop may only go over products, star_urls (or a slice of them) or range(...)"
+            return loop.lineno, msg
+    deep = _too_deep(tree, 0)
+    if deep is not None:
+        return deep.lineno, f"loops may be nested at most {MAX_NESTING} deep"
+    # A `set` (or `with`) built from another one could double a text at each step.
+    setters = list(tree.find_all((nodes.Assign, nodes.AssignBlock, nodes.With)))
+    set_names = {n.name for s in setters for t in _targets(s) for n in _names(t)}
+    for setter in setters:
+        for value in _values(setter):
+            for name in _names(value):
+                if name.ctx == "load" and name.name in set_names:
+                    return name.lineno, f"a 'set' may not use '{name.name}', itself set"
+    return None
+
+
+def _counted(iterable: nodes.Node) -> bool:
+    if isinstance(iterable, nodes.Getitem) and isinstance(iterable.arg, nodes.Slice):
+        iterable = iterable.node  # `products[:5]`: a slice counts as its list
+    if isinstance(iterable, nodes.Name):
+        return iterable.name in _COUNTED
+    return isinstance(iterable, nodes.Call) and (
+        isinstance(iterable.node, nodes.Name) and iterable.node.name == "range"
+    )
+
+
+def _too_deep(node: nodes.Node, depth: int) -> nodes.Node | None:
+    for child in node.iter_child_nodes():
+        nested = depth + isinstance(child, nodes.For)
+        if nested > MAX_NESTING:
+            return child
+        found = _too_deep(child, nested)
+        if found is not None:
+            return found
+    return None
+
+
+def _targets(setter: nodes.Node) -> list[nodes.Node]:
+    if isinstance(setter, nodes.With):
+        return list(setter.targets)
+    assert isinstance(setter, nodes.Assign | nodes.AssignBlock)
+    return [setter.target]
+
+
+def _values(setter: nodes.Node) -> list[nodes.Node]:
+    if isinstance(setter, nodes.Assign):
+        return [setter.node]
+    if isinstance(setter, nodes.AssignBlock):
+        return [*setter.body, *([setter.filter] if setter.filter else [])]
+    assert isinstance(setter, nodes.With)
+    return list(setter.values)
+
+
+def _names(node: nodes.Node) -> list[nodes.Name]:
+    return [node] if isinstance(node, nodes.Name) else list(node.find_all(nodes.Name))
 
 
 def _links_shown(field: str, rendered: str, variables: Mapping[str, Any]) -> list[Problem]:
