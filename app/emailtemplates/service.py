@@ -4,7 +4,7 @@ which runs in none.
 """
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -253,7 +253,21 @@ async def preview(
     variables = context(email, public_url=settings.public_url, secret_key=settings.secret_key)
     if template is None:
         return render_review_request(language, variables), False
-    return rendering.render(template, variables), True
+    return _render_or_refuse(template, variables), True
+
+
+def _render_or_refuse(template: MerchantTemplate, variables: Mapping[str, Any]) -> Rendered:
+    """The shop's template rendered for a preview or a test e-mail; a 422 naming the order
+    when it does not render for that one (a template saved against the sample order can pass
+    a limit on a real order: its 1,000 products, say), never a 500."""
+    try:
+        return rendering.render(template, variables)
+    except Exception as exc:
+        said = (str(exc) or type(exc).__name__)[:300]
+        raise InvalidInput(
+            f"The shop's template does not render for this order: {said}",
+            [{"loc": ["body", "order_id"], "msg": said}],
+        ) from None
 
 
 async def compose_test(
@@ -274,7 +288,7 @@ async def compose_test(
         public_url=settings.public_url,
         secret_key=settings.secret_key,
         now=now,
-        render=None if template is None else lambda v: rendering.render(template, v),
+        render=None if template is None else lambda v: _render_or_refuse(template, v),
         headers={TEST_HEADER: "1"},
     )
     return outgoing, email.from_email, template is not None

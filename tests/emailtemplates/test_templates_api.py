@@ -262,3 +262,32 @@ def test_pick_prefers_the_numbered_reminder() -> None:
     assert pick(saved, True, 5) == "M"
     assert pick({"request": "R"}, True, 1) is None
     assert pick({TemplateKind.REMINDER_1: "M1"}, True, 1) == "M1"
+
+
+async def test_a_template_past_a_limit_on_a_real_order_is_a_422_not_a_500(
+    client: httpx.AsyncClient,
+) -> None:
+    """Saved against the sample order (one product), a template can pass; on an order of 600
+    products its loops go past the sandbox's budget: the preview and the test e-mail refuse it
+    naming the order, never a 500."""
+    shop = await create_shop(client)
+    event = order_event(1042, 1, 5)
+    product = event["data"]["products"][0]
+    event["data"]["products"] = [product | {"id": 100 + i} for i in range(600)]
+    assert (await post_event(client, shop, event)).status_code == 202
+    heavy = TEMPLATE | {
+        "html": HTML + "{% for p in products %}{% for i in range(199) %}.{% endfor %}{% endfor %}"
+    }
+    assert (await client.put(url(shop), json=heavy, headers=shop.auth)).status_code == 201
+    sample = await preview(client, shop, kind="request", language="fr")
+    assert sample["template"] == "merchant"
+    for path, body in (
+        ("templates/preview", {"kind": "request", "language": "fr", "order_id": 1042}),
+        (
+            "test-email",
+            {"to": "x@example.fr", "kind": "request", "language": "fr", "order_id": 1042},
+        ),
+    ):
+        refused = await client.post(f"/api/v1/shops/{shop.id}/{path}", json=body, headers=shop.auth)
+        assert_validation_problem(refused, ["body", "order_id"])
+        assert "100,000" in refused.json()["detail"], refused.json()
