@@ -179,7 +179,7 @@ async def _context(
     now = utcnow()
     report = await kpis.report(
         conn, merchant.shop.id, period.start, period.end, now=now, granularity="week",
-        concurrent=True,
+        concurrent=True, series_keys=CHARTS,  # the cards need the whole period, not series
     )  # fmt: skip
     language = merchant.language
     # The level from the latest Monday snapshot: computing it live runs a second KPI report

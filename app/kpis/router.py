@@ -30,7 +30,23 @@ async def read_kpis(
         Literal["week", "month"] | None,
         Query(description="Adds `series`: the same KPIs per week (from Monday) or month."),
     ] = None,
+    series: Annotated[
+        str | None,
+        Query(
+            max_length=1000,
+            description="Comma-separated KPI keys: the series holds only these (the whole "
+            "period keeps every KPI), and is computed faster. Default: every KPI.",
+        ),
+    ] = None,
 ) -> KpiReport:
+    keys = None if series is None else [k.strip() for k in series.split(",") if k.strip()]
     return await service.report(
-        conn, shop.id, from_, to, now=utcnow(), granularity=granularity, concurrent=True
+        conn,
+        shop.id,
+        from_,
+        to,
+        now=utcnow(),
+        granularity=granularity,
+        concurrent=True,
+        series_keys=keys,
     )

@@ -7,7 +7,8 @@ expertise level and the dashboard call.
 import asyncio
 import weakref
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -107,14 +108,18 @@ async def report(
     now: datetime,
     granularity: str | None = None,
     concurrent: bool = False,
+    series_keys: Sequence[str] | None = None,
 ) -> KpiReport:
     """The shop's KPIs over its local dates start..end (both included), as of `now`.
 
     `concurrent` (PostgreSQL): half the passes run on a second connection at the same time.
     Only for a caller whose transaction has written nothing the report must see (the other
     connection cannot see it): the API's and the dashboard's read-only requests.
+    `series_keys`: the series holds only these KPIs (every one when None), and the passes
+    that feed none of them run for the whole period only (the dashboard's charts).
     """
     check_period(start, end)
+    wanted = _series_keys(series_keys)
     if granularity not in (None, "week", "month"):
         raise InvalidInput(
             "Unknown granularity.",
@@ -130,15 +135,65 @@ async def report(
     # One set of passes gives the whole period (bucket None) and, with a granularity, its
     # buckets (queries._grouped).
     period = _period(shop_id, start, end, now, tz, gran)
-    by_bucket = await _passes(conn, period, settings.trigger_state_ids, settings.kpis, concurrent)
+    by_bucket = await _passes(
+        conn, period, settings.trigger_state_ids, settings.kpis, concurrent, _bucketed(wanted)
+    )
     kpis = _figures(by_bucket.get(None, {}), settings.kpis)
     series = None
     if gran is not None:
-        series = [
-            SeriesPoint(period_start=d, kpis=_figures(by_bucket.get(d, {}), settings.kpis))
-            for d in bucket_starts(start, end, gran)
-        ]
+        series = []
+        for d in bucket_starts(start, end, gran):
+            point = _figures(by_bucket.get(d, {}), settings.kpis)
+            if wanted is not None:
+                point = {key: point[key] for key in KPI_UNITS if key in wanted}
+            series.append(SeriesPoint(period_start=d, kpis=point))
     return KpiReport(from_=start, to=end, timezone=tz, granularity=gran, kpis=kpis, series=series)
+
+
+# Which KPIs each pass feeds (a KPI made of two passes is in both): with `series_keys`, a pass
+# that feeds none of them runs for the whole period only.
+PASS_KPIS: dict[str, frozenset[str]] = {
+    "tickets": frozenset(
+        {
+            "acknowledged_24h_rate", "first_reply_business_s_mean",
+            "first_reply_business_s_median", "first_reply_calendar_s_mean",
+            "first_reply_calendar_s_median", "resolution_s_mean", "resolution_s_median",
+            "exchanges_per_ticket", "first_contact_resolution_rate", "reopen_rate",
+            "pre_sale_contact_rate", "after_sale_contact_rate", "complaint_rate", "csat", "nps",
+            "conversion_after_pre_sale_rate",
+        }
+    ),
+    "messages": frozenset({"response_rate", "reply_business_s_mean", "reply_business_s_median"}),
+    "sentiments": frozenset({"sentiment_positive_share", "sentiment_negative_share"}),
+    "ratings": frozenset({"speed_rating_mean", "quality_rating_mean"}),
+    "reviews": frozenset({"nps", "sentiment_positive_share", "sentiment_negative_share"}),
+    "orders": frozenset({"pre_sale_contact_rate", "after_sale_contact_rate", "complaint_rate"}),
+    "returns": frozenset({"return_rate"}),
+    "requests_sent": frozenset(
+        {"review_requests_sent", "review_click_rate", "review_rate", "review_rating_mean"}
+    ),
+    "decisions": frozenset({"review_requests_skipped", "review_requests_cancelled"}),
+}  # fmt: skip
+
+
+def _series_keys(keys: Sequence[str] | None) -> frozenset[str] | None:
+    if keys is None:
+        return None
+    unknown = sorted(set(keys) - set(KPI_UNITS))
+    if unknown or not keys:
+        said = f"unknown KPI keys: {', '.join(unknown)}" if unknown else "name at least one KPI"
+        raise InvalidInput(
+            "The series names unknown KPIs." if unknown else "The series names no KPI.",
+            [{"loc": ["query", "series"], "msg": said}],
+        )
+    return frozenset(keys)
+
+
+def _bucketed(wanted: frozenset[str] | None) -> frozenset[str] | None:
+    """The passes the series needs by bucket (None: all of them)."""
+    if wanted is None:
+        return None
+    return frozenset(name for name, keys in PASS_KPIS.items() if keys & wanted)
 
 
 async def _passes(
@@ -147,12 +202,11 @@ async def _passes(
     trigger_states: list[int],
     kpi_settings: KpiSettings,
     concurrent: bool = False,
+    bucketed_passes: frozenset[str] | None = None,
 ) -> dict[date | None, dict[str, Any]]:
     """Every aggregate pass, merged per bucket; per-language and per-reason rows as lists.
 
-    Two lanes of about equal cost (bench.kpis, six months: tickets 0.42 s with ratings,
-    sentiments and reviews; returns 0.23 s with messages, orders and requests; weekly, the
-    messages and the ratings swap lanes and the tickets' medians run in the second). With
+    Two lanes of about equal cost (`_lanes`, from each pass's measured cost). With
     `concurrent` on PostgreSQL, the second lane runs on a second connection at the same time
     (`_spare`), or after the first on the caller's when none is to spare. Each pass reads its
     own snapshot either way (READ COMMITTED), as one pass after another always did.
@@ -167,38 +221,45 @@ async def _passes(
         for row in rows:
             merged[row.pop("bucket")].setdefault(name, []).append(row)
 
-    # With buckets the messages' pass costs twice as much, and the tickets' medians are a
-    # pass of their own (queries.ticket_medians): the messages and the ratings change lanes.
-    bucketed = p.granularity is not None
+    whole = replace(p, granularity=None, edges=(), first_bucket=None)
 
-    async def first(c: AsyncConnection) -> None:
-        fold(await queries.tickets(c, p))
-        if bucketed:
-            fold(await queries.messages(c, p))
-        else:
-            fold(await queries.ratings(c, p))
-        fold(await queries.sentiments(c, p))
-        fold_rows("reviews", await queries.reviews(c, p))
+    def of(name: str) -> Period:  # the period a pass runs over: by bucket, or whole only
+        if bucketed_passes is None or name in bucketed_passes:
+            return p
+        return whole
 
-    async def second(c: AsyncConnection) -> None:
-        fold(await queries.returns(c, p, trigger_states, kpi_settings.refund_state_ids))
-        if bucketed:
-            fold(await queries.ratings(c, p))
+    def period_of(name: str) -> Period:  # the tickets' medians go with the tickets
+        return of("tickets" if name == "ticket_medians" else name)
+
+    async def run(name: str, c: AsyncConnection) -> None:
+        period = period_of(name)
+        if name == "reviews":
+            fold_rows(name, await queries.reviews(c, period))
+        elif name == "decisions":
+            fold_rows(name, await queries.requests_decided(c, period))
+        elif name == "returns":
+            refunds = kpi_settings.refund_state_ids
+            fold(await queries.returns(c, period, trigger_states, refunds))
         else:
-            fold(await queries.messages(c, p))
-        fold(await queries.orders(c, p))
-        fold(await queries.requests_sent(c, p))
-        fold(await queries.ticket_medians(c, p))
-        fold_rows("decisions", await queries.requests_decided(c, p))
+            fold(await _SIMPLE_PASSES[name](c, period))
+
+    by_bucket = {name: period_of(name).granularity is not None for name in PASS_COST_MS}
+    first, second = _lanes(by_bucket)
+
+    async def run_lane(names: list[str], c: AsyncConnection) -> None:
+        for name in names:
+            await run(name, c)
 
     spare = _spare(conn) if concurrent and conn.dialect.name == "postgresql" else None
     if spare is None:
-        await first(conn)
-        await second(conn)
+        await run_lane(first + second, conn)
         return merged
     async with spare, transaction(conn.engine, read_only=True) as other:
         await _tune(other)
-        lanes = [asyncio.ensure_future(first(conn)), asyncio.ensure_future(second(other))]
+        lanes = [
+            asyncio.ensure_future(run_lane(first, conn)),
+            asyncio.ensure_future(run_lane(second, other)),
+        ]
         try:
             # If one lane fails, the other still ends its statement and its lane: cancelled in
             # the middle of a statement, a connection is dropped rather than reused.
@@ -212,6 +273,48 @@ async def _passes(
             if isinstance(outcome, BaseException):
                 raise outcome  # the first error as it is (a 503 for an outage)
     return merged
+
+
+# What each pass costs (ms, bench.kpis: six months of a shop with 1,000,000 tickets), for the
+# whole period only and with buckets: the weights `_lanes` balances. `ticket_medians` is a pass
+# only with buckets (queries.ticket_medians).
+PASS_COST_MS: dict[str, tuple[int, int]] = {
+    "tickets": (423, 480),
+    "ticket_medians": (0, 201),
+    "messages": (121, 334),
+    "sentiments": (110, 150),
+    "ratings": (85, 102),
+    "reviews": (12, 35),
+    "orders": (119, 250),
+    "returns": (229, 371),
+    "requests_sent": (116, 148),
+    "decisions": (7, 10),
+}
+
+
+# The passes that take only the connection and the period.
+_SIMPLE_PASSES: dict[str, Callable[[AsyncConnection, Period], Awaitable[Bucketed]]] = {
+    "tickets": queries.tickets,
+    "ticket_medians": queries.ticket_medians,
+    "messages": queries.messages,
+    "sentiments": queries.sentiments,
+    "ratings": queries.ratings,
+    "orders": queries.orders,
+    "requests_sent": queries.requests_sent,
+}
+
+
+def _lanes(bucketed: Mapping[str, bool]) -> tuple[list[str], list[str]]:
+    """The passes in two lanes of about equal cost: the costliest first, each into the lane
+    that costs less so far (longest processing time first)."""
+    cost = {name: PASS_COST_MS[name][1 if by_bucket else 0] for name, by_bucket in bucketed.items()}
+    lanes: tuple[list[str], list[str]] = ([], [])
+    totals = [0, 0]
+    for name in sorted(cost, key=lambda n: (-cost[n], n)):
+        i = 0 if totals[0] <= totals[1] else 1
+        lanes[i].append(name)
+        totals[i] += cost[name]
+    return lanes
 
 
 # A report takes a second pooled connection only while fewer than this many reports of the

@@ -72,10 +72,11 @@ from sqlalchemy import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.kpis import queries, service
+from app.kpis import service
 from app.orders.models import Order, OrderHistory
 from app.requests.models import Delivery, ReviewRequest
 from app.reviews.models import Review
+from app.shops.settings import KPI_UNITS
 from app.tickets.models import Ticket, TicketMessage
 from app.webhooks.models import WebhookEvent
 from tests.factories import ShopInfo, create_shop
@@ -617,7 +618,9 @@ async def test_a_failing_pass_on_the_second_connection_fails_the_report_and_free
     async def broken(conn: Any, p: Any) -> Any:
         await conn.exec_driver_sql("SELECT 1 / 0")
 
-    monkeypatch.setattr(queries, "requests_sent", broken)  # a pass of the second lane
+    _, second = service._lanes({name: False for name in service.PASS_COST_MS})
+    name = next(n for n in second if n in service._SIMPLE_PASSES)  # on the second connection
+    monkeypatch.setitem(service._SIMPLE_PASSES, name, broken)
     pool: Any = engine.pool
     async with engine.connect() as conn:
         await conn.exec_driver_sql("SELECT 1")
@@ -628,3 +631,49 @@ async def test_a_failing_pass_on_the_second_connection_fails_the_report_and_free
         assert (await conn.exec_driver_sql("SELECT 2")).scalar() == 2
         slots = service._spare(conn)
         assert slots is not None and slots._value == service.spare_slots(pool)
+
+
+def test_every_kpi_is_fed_by_a_pass() -> None:
+    """A KPI no pass names would be left out of a series restricted to it."""
+    fed = set().union(*service.PASS_KPIS.values())
+    assert fed == set(KPI_UNITS)
+
+
+@pytest.mark.parametrize("granularity", ["week", "month"])
+async def test_a_series_of_some_kpis_equals_those_of_the_full_series(
+    client: httpx.AsyncClient, engine: AsyncEngine, granularity: str
+) -> None:
+    """The dashboard's charts ask for a few KPIs: the passes feeding none of them run for the
+    whole period only. The whole period and those KPIs' series are the same as in the full
+    report, and the series holds nothing else."""
+    a, _ = await shops(client, engine)
+    keys = ["review_requests_sent", "response_rate", "first_reply_business_s_median", "csat"]
+    async with engine.connect() as conn:
+        full = await service.report(conn, a.id, FROM, TO, now=NOW, granularity=granularity)
+    async with engine.connect() as conn:
+        some = await service.report(
+            conn, a.id, FROM, TO, now=NOW, granularity=granularity, series_keys=keys,
+            concurrent=True,
+        )  # fmt: skip
+    assert some.kpis == full.kpis
+    assert full.series is not None and some.series is not None
+    assert [p.period_start for p in some.series] == [p.period_start for p in full.series]
+    for mine, theirs in zip(some.series, full.series, strict=True):
+        assert list(mine.kpis) == [k for k in KPI_UNITS if k in keys]  # the report's order
+        assert mine.kpis == {k: theirs.kpis[k] for k in keys}
+
+
+async def test_the_api_s_series_parameter(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    a, _ = await shops(client, engine)
+    base = f"/api/v1/shops/{a.id}/kpis"
+    params = {"from": "2026-03-23", "to": "2026-04-05", "granularity": "week"}
+    answer = await client.get(
+        base, params=params | {"series": "csat, response_rate"}, headers=a.auth
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert all(list(p["kpis"]) == ["response_rate", "csat"] for p in body["series"])
+    assert len(body["kpis"]) == len(KPI_UNITS)
+    for bad in ("csat,nope", " , "):
+        refused = await client.get(base, params=params | {"series": bad}, headers=a.auth)
+        assert_validation_problem(refused, ["query", "series"], source="query")
