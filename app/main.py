@@ -91,6 +91,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(webhooks_router)
+    # The routes are tried in this order on every request (about 1 µs each): the busiest
+    # paths first. A ticket's message matched after 150 others cost 0.18 ms of the 2 ms it
+    # takes (bench.tickets_write).
+    app.include_router(tickets_router)  # tickets
     app.include_router(shops_router)
     app.include_router(requests_router)
     app.include_router(reviews_router)
@@ -106,7 +110,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(prestashop_thin_router)
     app.include_router(expertise_router)  # kpis: expertise
     app.include_router(business_hours_router)  # tickets: hours
-    app.include_router(tickets_router)  # tickets
     app.include_router(ticket_rating_pages)  # tickets
     app.include_router(kpis_router)  # kpis
     app.include_router(dashboard_router)  # dashboard
