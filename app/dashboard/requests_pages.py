@@ -15,8 +15,8 @@ from app.dashboard.views import (
     choice,
     cursor_param,
     int_param,
-    next_link,
     notice,
+    pager,
     shop_page,
     timezone_of,
 )
@@ -62,8 +62,7 @@ async def list_requests(
         "filters": filters,
         "statuses": [s.value for s in Status],
         "reasons": [r.value for r in Reason],
-        "next_url": next_link(PATH, filters, next_cursor),
-        "first_page": cursor is None,
+        **pager(PATH, filters, cursor is None, next_cursor),
     }
     return shop_page(merchant, "requests.html", "requests", context)
 

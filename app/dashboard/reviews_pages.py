@@ -15,8 +15,8 @@ from app.dashboard.views import (
     cursor_param,
     filtered,
     int_param,
-    next_link,
     notice,
+    pager,
     shop_page,
 )
 from app.db import transaction, utcnow
@@ -66,9 +66,8 @@ async def list_reviews(
         "items": [ReviewRead.model_validate(r) for r in rows],
         "filters": filters,
         "statuses": STATUSES,
-        "next_url": next_link(PATH, filters, next_cursor),
+        **pager(PATH, filters, cursor is None, next_cursor),
         "export_url": filtered(PATH + "/export.csv", filters),
-        "first_page": cursor is None,
         **notice(done, problem),
     }
     return shop_page(merchant, "reviews.html", "reviews", context)

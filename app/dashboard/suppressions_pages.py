@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.dashboard.auth import Merchant, MerchantDep, PageRoute, ReadMerchantDep, checked_form
 from app.dashboard.error_texts import error_text
 from app.dashboard.rendering import texts
-from app.dashboard.views import back_to, choice, cursor_param, next_link, notice, shop_page
+from app.dashboard.views import back_to, choice, cursor_param, notice, pager, shop_page
 from app.db import utcnow
 from app.deps import ConnDep, ReadConnDep, SettingsDep
 from app.security import address_key
@@ -41,8 +41,7 @@ async def _page(
     rows, next_cursor = await service.list_page(conn, merchant.shop.id, cursor, PAGE_SIZE)
     context = {
         "items": [SuppressionRead.model_validate(r) for r in rows],
-        "next_url": next_link(PATH, {}, next_cursor),
-        "first_page": cursor is None,
+        **pager(PATH, {}, cursor is None, next_cursor),
         "reasons": REASONS,
         "v": values,
         "errors": errors,

@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from app.dashboard.auth import PageRoute, ReadMerchantDep
-from app.dashboard.views import choice, cursor_param, int_param, next_link, shop_page
+from app.dashboard.views import choice, cursor_param, int_param, pager, shop_page
 from app.db import utcnow
 from app.deps import ReadConnDep
 from app.errors import NotFound
@@ -67,8 +67,7 @@ async def list_tickets(
         "categories": CATEGORIES,
         "levels": LEVELS,
         "statuses": STATUSES,
-        "next_url": next_link(PATH, filters, next_cursor),
-        "first_page": cursor is None,
+        **pager(PATH, filters, cursor is None, next_cursor),
     }
     return shop_page(merchant, "tickets.html", "tickets", context)
 

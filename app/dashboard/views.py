@@ -72,6 +72,17 @@ def next_link(path: str, filters: dict[str, Any], cursor: str | None) -> str | N
     return filtered(path, {**filters, "cursor": cursor})
 
 
+def pager(
+    path: str, filters: dict[str, Any], on_first_page: bool, next_cursor: str | None
+) -> dict[str, str | None]:
+    """A list's links to its next page and back to its first, both keeping the filters
+    (`_filters.html: pager`)."""
+    return {
+        "next_url": next_link(path, filters, next_cursor),
+        "first_url": None if on_first_page else filtered(path, filters),
+    }
+
+
 def back_to(path: str, **params: str) -> RedirectResponse:
     """After a form: see the page again (POST, redirect, GET), with what happened."""
     query = urlencode(params)

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.dashboard.auth import Merchant, MerchantDep, PageRoute, ReadMerchantDep, checked_form
 from app.dashboard.error_texts import error_text
 from app.dashboard.rendering import texts
-from app.dashboard.views import back_to, choice, cursor_param, next_link, notice, shop_page
+from app.dashboard.views import back_to, choice, cursor_param, notice, pager, shop_page
 from app.db import utcnow
 from app.deps import ConnDep, ReadConnDep, SettingsDep
 from app.errors import Conflict, InvalidInput, NotFound
@@ -215,7 +215,6 @@ async def read_endpoint(
         "statuses": STATUSES,
         "status": chosen,
         "here": here,
-        "next_url": next_link(here, {"status": chosen}, next_cursor),
-        "first_page": cursor_param(cursor) is None,
+        **pager(here, {"status": chosen}, cursor_param(cursor) is None, next_cursor),
     }
     return shop_page(merchant, "webhook.html", "settings", context)

@@ -152,3 +152,18 @@ async def test_manual_actions_moderation_and_reply(
     assert (review["status"], review["reply"]) == ("published", "Merci Marie !")
     shown = unescape((await dash.get(f"{reviews}?status=published")).text)
     assert "Merci Marie !" in shown and "Très beau mug." in shown
+
+
+def test_the_pager_keeps_the_filters_both_ways() -> None:
+    """Back to the first page of a filtered list stays filtered (it used to drop them)."""
+    from app.dashboard.views import pager
+
+    filters = {"status": "skipped", "reason": "", "level": None}
+    assert pager("/dashboard/requests", filters, False, "c2") == {
+        "next_url": "/dashboard/requests?status=skipped&cursor=c2",
+        "first_url": "/dashboard/requests?status=skipped",
+    }
+    assert pager("/dashboard/requests", filters, True, None) == {
+        "next_url": None,
+        "first_url": None,
+    }
