@@ -8,7 +8,6 @@ the number of `create_app` calls).
 import time
 
 from prometheus_client import Counter, Histogram
-from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 WEBHOOK_ROUTE = "/webhooks/prestashop/{shop_id}"
@@ -57,14 +56,14 @@ def smtp_error(kind: str) -> None:
     SMTP_ERRORS.labels(kind).inc()
 
 
-def note_webhook_outcome(request: Request, outcome: str) -> None:
+def note_webhook_outcome(scope: Scope, outcome: str) -> None:
     """Tell the middleware what a webhook's 2xx answer was; it counts once the status is known.
 
     Counting in the middleware (not the route) sees every answer exactly once, including the
     errors raised by dependencies and exception handlers and a commit that fails after the
     route chose its answer (then the client gets a 503, and that is what is counted).
     """
-    request.scope[_OUTCOME_KEY] = outcome
+    scope[_OUTCOME_KEY] = outcome
 
 
 class MetricsMiddleware:
@@ -93,12 +92,12 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            _observe(scope, status, time.perf_counter() - start)
+            template = getattr(scope.get("route"), "path", None) or UNMATCHED
+            observe(scope, template, status, time.perf_counter() - start)
 
 
-def _observe(scope: Scope, status: int, elapsed: float) -> None:
-    route = scope.get("route")
-    template = getattr(route, "path", None) or UNMATCHED
+def observe(scope: Scope, template: str, status: int, elapsed: float) -> None:
+    """Count one answered request (the middleware above, or a route served ahead of it)."""
     method = scope["method"]
     LATENCY.labels(method, template).observe(elapsed)
     REQUESTS.labels(method, template, str(status)).inc()

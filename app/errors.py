@@ -108,13 +108,52 @@ def is_database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, OSError)
 
 
+_UNAVAILABLE_TYPES = (DBAPIError, OSError, TimeoutError, PoolTimeout)
+
+
+def _app_problem(exc: AppError) -> JSONResponse:
+    headers = {"Retry-After": "5"} if exc.status == 503 else None
+    if exc.status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    return problem(exc.status, exc.title, exc.detail, exc.type, exc.errors, headers)
+
+
+def _unavailable_problem(exc: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return problem(
+        503,
+        ServiceUnavailable.title,
+        "The database is unreachable; nothing was recorded. Retry later.",
+        ServiceUnavailable.type,
+        headers={"Retry-After": "5"},
+    )
+
+
+def _internal_problem() -> JSONResponse:
+    return problem(
+        500,
+        "Internal error",
+        "Something went wrong on our side; nothing was recorded.",
+        "https://relance.dev/problems/internal",
+    )
+
+
+def problem_of(exc: Exception) -> JSONResponse:
+    """The answer the handlers below give to `exc`, for a route served ahead of FastAPI's
+    routing and middleware (the webhook inbox, `webhooks/inbox.py`). A bug is logged here, with
+    its traceback, since no middleware will."""
+    if isinstance(exc, AppError):
+        return _app_problem(exc)
+    if isinstance(exc, _UNAVAILABLE_TYPES) and is_database_unavailable(exc):
+        return _unavailable_problem(exc)
+    log.error("internal error: %s", type(exc).__name__, exc_info=exc)
+    return _internal_problem()
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
-        headers = {"Retry-After": "5"} if exc.status == 503 else None
-        if exc.status == 401:
-            headers = {"WWW-Authenticate": "Bearer"}
-        return problem(exc.status, exc.title, exc.detail, exc.type, exc.errors, headers)
+        return _app_problem(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -132,26 +171,14 @@ def install_handlers(app: FastAPI) -> None:
     async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
         if not is_database_unavailable(exc):
             raise exc
-        log.warning("database unavailable: %s", type(exc).__name__)
-        return problem(
-            503,
-            ServiceUnavailable.title,
-            "The database is unreachable; nothing was recorded. Retry later.",
-            ServiceUnavailable.type,
-            headers={"Retry-After": "5"},
-        )
+        return _unavailable_problem(exc)
 
     # Registered per class (not for Exception) so Starlette answers without re-raising.
-    for cls in (DBAPIError, OSError, TimeoutError, PoolTimeout):
+    for cls in _UNAVAILABLE_TYPES:
         app.add_exception_handler(cls, _unavailable)
 
     # Anything else is a bug: still a problem+json answer, never a stack trace; Starlette
     # re-raises it afterwards so the server logs it.
     @app.exception_handler(Exception)
     async def _internal(_: Request, exc: Exception) -> JSONResponse:
-        return problem(
-            500,
-            "Internal error",
-            "Something went wrong on our side; nothing was recorded.",
-            "https://relance.dev/problems/internal",
-        )
+        return _internal_problem()

@@ -1,22 +1,16 @@
-"""`POST /webhooks/prestashop/{shop_id}` and the event log of a shop."""
+"""`POST /webhooks/prestashop/{shop_id}` (as OpenAPI shows it; served by `inbox.py`) and the
+event log of a shop."""
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from fastapi.responses import Response
 
-from app import counters
 from app.deps import CursorQuery, IdQuery, ReadConnDep
-from app.errors import NotFound, PayloadTooLarge
 from app.openapi import SHOP_RESPONSES, WEBHOOK_RESPONSES
-from app.shops import service as shops
 from app.shops.deps import ReadShopDep
-from app.webhooks import batching, service
-from app.webhooks.intake import SIGNATURE_HEADERS, Arrival
+from app.webhooks import inbox, service
 from app.webhooks.schemas import EventPage, EventRead, WebhookAccepted
-
-MAX_BODY = 1024 * 1024
 
 router = APIRouter(tags=["webhooks"])
 
@@ -71,30 +65,6 @@ ORDER_EVENT_EXAMPLE: dict[str, Any] = {
 }
 
 
-async def _read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        raise PayloadTooLarge("The body is over 1 MiB.")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise PayloadTooLarge("The body is over 1 MiB.")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _signature_headers(request: Request) -> dict[str, str]:
-    """The headers the signature check reads, the first of each name (as `headers.get` does)."""
-    found: dict[str, str] = {}
-    for raw_name, raw_value in request.scope["headers"]:
-        name = raw_name.decode("latin-1").lower()
-        if name in SIGNATURE_HEADERS and name not in found:
-            found[name] = raw_value.decode("latin-1")
-    return found
-
-
 @router.post(
     "/webhooks/prestashop/{shop_id}",
     status_code=202,
@@ -120,29 +90,10 @@ def _signature_headers(request: Request) -> dict[str, str]:
         }
     },
 )
-async def receive_webhook(shop_id: str, request: Request) -> JSONResponse:
-    # The body is read and parsed before the webhook joins a batch, so a slow sender never
-    # holds a transaction; the answer comes after the COMMIT of the batch (batching.py).
-    # The engine and settings are read from the app, not through dependencies: on the
-    # hottest route, FastAPI's dependency solving was a visible share of the CPU.
-    state = request.app.state
-    body = await _read_body(request)
-    if not shops.is_shop_id(shop_id):
-        raise NotFound(f"No shop {shop_id!r}.")
-    kind: str | None = None
-    event: BaseModel | None = None
-    error: Exception | None = None
-    try:
-        kind, event = service.parse(body)
-    except Exception as exc:
-        error = exc  # answered only to a sender whose signature is good, as before
-    arrival = Arrival(shop_id, _signature_headers(request), body, kind, event, error)
-    answer = await batching.committer(state.engine, state.settings.secret_key).submit(arrival)
-    if isinstance(answer, Exception):
-        raise answer
-    status, accepted = answer
-    counters.note_webhook_outcome(request, accepted.status)
-    return JSONResponse(accepted.model_dump(exclude_none=True), status_code=status)
+async def receive_webhook(shop_id: str, request: Request) -> Response:
+    # Served by `inbox.serve` ahead of FastAPI (`main.Relance`); declared here for OpenAPI,
+    # and answering the same through FastAPI if it ever routes the request.
+    return await inbox.answer(request.app.state, shop_id, request.scope, request.receive)
 
 
 @router.get(
